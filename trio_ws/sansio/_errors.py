@@ -1,0 +1,155 @@
+"""The exception hierarchy of trio_ws.
+
+Every exception that trio_ws raises on purpose derives from :exc:`WebSocketError`::
+
+    WebSocketError
+    ├── HandshakeError                the opening handshake did not produce a connection
+    │   ├── InvalidHandshake          a malformed request or response (status_code: the answer)
+    │   ├── ConnectionRejected        the server answered with something else than 101
+    │   └── HandshakeTimeout          the handshake did not finish within open_timeout
+    ├── ConnectionClosed              the connection is closed; carries code and reason
+    │   ├── ConnectionClosedOK        ... normally (1000 or 1001, or no status code)
+    │   └── ConnectionClosedError     ... abnormally (1006, a protocol error, 1011, ...)
+    ├── ProtocolError                 a violation of RFC 6455 / RFC 7692
+    │   ├── LocalProtocolError        this side's misuse (also a ValueError)
+    │   └── RemoteProtocolError       the peer's violation; ``code`` is the close code to send
+    ├── InvalidURL                    not a ws:// or wss:// URL (also a ValueError)
+    └── InternalError                 a bug in trio_ws: please report it
+
+The hierarchy lives in the sans-IO core so that the core can raise its part of it without
+importing anything from the I/O layer; :mod:`trio_ws` re-exports every name.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = [
+    "ConnectionClosed",
+    "ConnectionClosedError",
+    "ConnectionClosedOK",
+    "ConnectionRejected",
+    "HandshakeError",
+    "HandshakeTimeout",
+    "InternalError",
+    "InvalidHandshake",
+    "InvalidURL",
+    "LocalProtocolError",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "WebSocketError",
+]
+
+
+class WebSocketError(Exception):
+    """The root of every exception trio_ws raises on purpose."""
+
+
+class HandshakeError(WebSocketError):
+    """The opening handshake failed: no WebSocket connection was established."""
+
+
+class InvalidHandshake(HandshakeError):
+    """A handshake request or response broke RFC 6455 section 4.
+
+    On the server, ``status_code`` and ``headers`` are the HTTP answer to send back
+    (400 for a malformed request, 426 with ``Sec-WebSocket-Version: 13`` for an
+    unsupported version, 431 for oversized headers, ...). On the client they describe
+    nothing and keep their defaults.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        status_code: int = 400,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status_code = status_code
+        self.headers: tuple[tuple[str, str], ...] = tuple(headers)
+
+
+class ConnectionRejected(HandshakeError):
+    """The server answered the opening handshake with an HTTP response other than 101.
+
+    Attributes:
+        status_code: The HTTP status, e.g. 401 or 403.
+        headers: The response headers as ``(name, value)`` string pairs.
+        body: The response body (bounded by the client's ``max_message_size``).
+    """
+
+    def __init__(
+        self, status_code: int, headers: Sequence[tuple[str, str]] = (), body: bytes = b""
+    ) -> None:
+        super().__init__(f"server rejected the WebSocket handshake with HTTP {status_code}")
+        self.status_code = status_code
+        self.headers: tuple[tuple[str, str], ...] = tuple(headers)
+        self.body = body
+
+
+class HandshakeTimeout(HandshakeError, TimeoutError):
+    """The opening handshake did not complete within ``open_timeout``."""
+
+
+class ConnectionClosed(WebSocketError):
+    """The WebSocket connection is closed; no more messages can be sent or received.
+
+    Attributes:
+        code: The close code: the one the peer sent if it sent one, else the one this
+            side sent, else 1006 (the connection dropped without a close frame).
+        reason: The close reason that goes with ``code`` (may be empty).
+    """
+
+    def __init__(self, code: int, reason: str = "") -> None:
+        detail = f"code {code}" + (f", reason {reason!r}" if reason else "")
+        super().__init__(f"WebSocket connection closed ({detail})")
+        self.code = code
+        self.reason = reason
+
+
+class ConnectionClosedOK(ConnectionClosed):
+    """The connection was closed normally (code 1000, 1001 or 1005)."""
+
+
+class ConnectionClosedError(ConnectionClosed):
+    """The connection was closed abnormally (1006, a protocol error, 1011, ...)."""
+
+
+class ProtocolError(WebSocketError):
+    """A violation of the WebSocket protocol."""
+
+
+class LocalProtocolError(ProtocolError, ValueError):
+    """This side tried to do something the protocol or the connection's state forbids.
+
+    Examples: sending after the close handshake started, a close code out of range, a
+    control frame payload over 125 bytes. Raised at once, before anything is sent.
+    """
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer broke the protocol.
+
+    Attributes:
+        code: The close code to answer with (1002 protocol error, 1007 invalid data,
+            1009 message too big, ...).
+        reason: A short human-readable explanation, sent as the close reason.
+    """
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(f"{reason} (close code {code})")
+        self.code = code
+        self.reason = reason
+
+
+class InvalidURL(WebSocketError, ValueError):
+    """The URL is not a valid ``ws://`` or ``wss://`` URL."""
+
+
+class InternalError(WebSocketError):
+    """An unexpected error inside trio_ws. This is a bug: please report it."""
