@@ -7,6 +7,7 @@ own transport.
 
 from __future__ import annotations
 
+from ._connection import Connection as Connection
 from ._errors import (
     ConnectionClosed as ConnectionClosed,
     ConnectionClosedError as ConnectionClosedError,
@@ -38,7 +39,32 @@ from ._extensions import (
     NegotiationError as NegotiationError,
     ServerExtensionFactory as ServerExtensionFactory,
 )
-from ._frames import CloseCode as CloseCode, Frame as Frame, Opcode as Opcode
+from ._frames import (
+    CloseCode as CloseCode,
+    Frame as Frame,
+    FrameParser as FrameParser,
+    Opcode as Opcode,
+    apply_mask as apply_mask,
+    serialize_frame as serialize_frame,
+)
+from ._handshake import (
+    ClientHandshake as ClientHandshake,
+    HandshakeAccepted as HandshakeAccepted,
+    HeaderInput as HeaderInput,
+    Request as Request,
+    ServerHandshake as ServerHandshake,
+    compute_accept_key as compute_accept_key,
+)
+from ._headers import (
+    ExtensionOffer as ExtensionOffer,
+    Headers as Headers,
+    format_extensions as format_extensions,
+    format_token_list as format_token_list,
+    parse_extensions as parse_extensions,
+    parse_token_list as parse_token_list,
+    parse_upgrade as parse_upgrade,
+)
+from ._state import ConnectionState as ConnectionState, Role as Role
 
 __all__ = [
     # errors
@@ -72,5 +98,26 @@ __all__ = [
     # frames
     "CloseCode",
     "Frame",
+    "FrameParser",
     "Opcode",
+    "apply_mask",
+    "serialize_frame",
+    # connection
+    "Connection",
+    "ConnectionState",
+    "Role",
+    # handshake
+    "ClientHandshake",
+    "ExtensionOffer",
+    "HandshakeAccepted",
+    "HeaderInput",
+    "Headers",
+    "Request",
+    "ServerHandshake",
+    "compute_accept_key",
+    "format_extensions",
+    "format_token_list",
+    "parse_extensions",
+    "parse_token_list",
+    "parse_upgrade",
 ]
