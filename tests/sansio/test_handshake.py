@@ -1046,3 +1046,55 @@ def test_client_raises_only_handshake_errors(data: bytes, sizes: list[int], eof:
             handshake.receive_eof()
     except (InvalidHandshake, ConnectionRejected):
         pass
+
+
+# --- plain HTTP requests (health checks on the WebSocket port) ------------------------------
+
+
+def test_plain_http_get_is_reported_when_allowed() -> None:
+    server = ServerHandshake(allow_plain_http=True)
+    request = server.receive_data(b"GET /health?deep=1 HTTP/1.1\r\nHost: example.com\r\n\r\n")
+    assert request is not None
+    assert request.is_websocket is False
+    assert (request.method, request.path, request.query) == ("GET", "/health", "deep=1")
+    assert request.key == ""
+    assert request.subprotocols == []
+    with pytest.raises(LocalProtocolError, match="plain HTTP"):
+        server.accept()
+    response = server.reject(200, headers=[("Content-Type", "text/plain")], body=b"ok")
+    assert response.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert response.endswith(b"\r\n\r\nok")
+
+
+def test_plain_http_head_is_reported_and_answered_without_body() -> None:
+    server = ServerHandshake(allow_plain_http=True)
+    request = server.receive_data(b"HEAD / HTTP/1.1\r\nHost: example.com\r\n\r\n")
+    assert request is not None
+    assert (request.method, request.is_websocket) == ("HEAD", False)
+    response = server.reject(200, body=b"ok")
+    assert b"Content-Length: 2\r\n" in response
+    assert response.endswith(b"\r\n\r\n")
+
+
+def test_plain_http_is_refused_by_default() -> None:
+    server = ServerHandshake()
+    with pytest.raises(InvalidHandshake) as info:
+        server.receive_data(b"GET /health HTTP/1.1\r\nHost: example.com\r\n\r\n")
+    assert info.value.status_code == 426
+
+
+def test_plain_http_other_methods_get_405_naming_head() -> None:
+    server = ServerHandshake(allow_plain_http=True)
+    with pytest.raises(InvalidHandshake) as info:
+        server.receive_data(b"DELETE / HTTP/1.1\r\nHost: example.com\r\n\r\n")
+    assert info.value.status_code == 405
+    assert ("Allow", "GET, HEAD") in info.value.headers
+
+
+def test_websocket_upgrades_are_unchanged_when_plain_http_is_allowed() -> None:
+    server = ServerHandshake(allow_plain_http=True)
+    request = server.receive_data(RFC_REQUEST)
+    assert request is not None
+    assert request.is_websocket is True
+    data, _ = server.accept(subprotocol="chat")
+    assert data == RFC_RESPONSE

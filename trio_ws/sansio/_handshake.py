@@ -452,12 +452,33 @@ class ClientHandshake:
 # --- server ------------------------------------------------------------------------------
 
 
+def _split_target(target: str) -> tuple[str, str, str]:
+    """Split a request target into (target, path, query), both parts still percent-encoded.
+
+    h11 checked the target's characters (visible ASCII); the forms left to sort out are
+    origin-form (``/path?query``) and absolute-form (``http://host/path?query``).
+    """
+    if target.startswith("/"):
+        path, _, query = target.partition("?")
+    elif "://" in target:
+        parts = urlsplit(target)
+        path, query = parts.path or "/", parts.query
+    else:
+        raise InvalidHandshake(f"invalid request target {target!r}")
+    return target, path, query
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Request:
     """A valid WebSocket upgrade request, for the server application to accept or reject.
 
+    With ``ServerHandshake(allow_plain_http=True)``, a plain HTTP ``GET`` or ``HEAD``
+    request (no ``Upgrade: websocket``, e.g. a load balancer's health check) is reported
+    too, with ``is_websocket`` false: it can only be answered with
+    :meth:`ServerHandshake.reject`.
+
     Attributes:
-        method: Always ``"GET"``.
+        method: ``"GET"`` (or ``"HEAD"`` for a plain HTTP request).
         target: The request target exactly as sent, e.g. ``"/chat?room=1"``.
         path: The path part of the target, still percent-encoded (``"/chat"``); for a
             target in absolute form (``http://host/chat``), the URL's path.
@@ -465,8 +486,9 @@ class Request:
         headers: Every request header.
         subprotocols: The subprotocols the client offers, most preferred first.
         extensions: The client's extension offers, in order: ``(name, params)``.
-        key: The ``Sec-WebSocket-Key``.
+        key: The ``Sec-WebSocket-Key`` (``""`` for a plain HTTP request).
         http_version: ``"1.1"`` (or a later 1.x).
+        is_websocket: False for a plain HTTP request (see above).
     """
 
     method: str
@@ -478,6 +500,7 @@ class Request:
     extensions: list[ExtensionOffer]
     key: str
     http_version: str
+    is_websocket: bool = True
 
 
 class ServerHandshake:
@@ -488,6 +511,9 @@ class ServerHandshake:
             negotiated and applied.
         max_request_size: The largest request head accepted (request line and headers);
             larger requests fail with 431.
+        allow_plain_http: Report plain HTTP ``GET``/``HEAD`` requests (no ``Upgrade``)
+            as a :class:`Request` with ``is_websocket`` false instead of failing them
+            with 426, so that the application can answer them (health checks).
     """
 
     def __init__(
@@ -495,9 +521,11 @@ class ServerHandshake:
         *,
         extensions: Sequence[ServerExtensionFactory] = (),
         max_request_size: int = DEFAULT_MAX_REQUEST_SIZE,
+        allow_plain_http: bool = False,
     ) -> None:
         if max_request_size <= 0:
             raise LocalProtocolError("max_request_size must be positive")
+        self._allow_plain_http = allow_plain_http
         self._factories = list(extensions)
         self._max_request_size = max_request_size
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=max_request_size)
@@ -571,11 +599,15 @@ class ServerHandshake:
             raise InvalidHandshake(
                 f"the request head exceeds {self._max_request_size} bytes", status_code=431
             )
-        if event.method != b"GET":
+        headers = Headers(event.headers.raw_items())
+        upgrade = parse_upgrade(headers.get_all("Upgrade"))
+        is_websocket = "websocket" in (protocol.lower() for protocol in upgrade)
+        plain_http = self._allow_plain_http and not is_websocket
+        if event.method != b"GET" and not (plain_http and event.method == b"HEAD"):
             raise InvalidHandshake(
                 f"method {event.method.decode('ascii')} is not GET",
                 status_code=405,
-                headers=[("Allow", "GET")],
+                headers=[("Allow", "GET, HEAD" if plain_http else "GET")],
             )
         # Tokens are ASCII by h11's grammar; the version is "digit.digit".
         version = event.http_version.decode("ascii")
@@ -583,7 +615,6 @@ class ServerHandshake:
             raise InvalidHandshake(
                 f"HTTP/{version} cannot carry a WebSocket handshake", status_code=505
             )
-        headers = Headers(event.headers.raw_items())
         if len(headers.get_all("Host")) != 1:
             raise InvalidHandshake("the request needs exactly one Host header")
         if "Transfer-Encoding" in headers or any(
@@ -591,9 +622,22 @@ class ServerHandshake:
         ):
             raise InvalidHandshake("a WebSocket upgrade request has no body")
 
+        target, path, query = _split_target(event.target.decode("ascii"))
+        if plain_http:
+            return Request(
+                method=event.method.decode("ascii"),
+                target=target,
+                path=path,
+                query=query,
+                headers=headers,
+                subprotocols=[],
+                extensions=[],
+                key="",
+                http_version=version,
+                is_websocket=False,
+            )
         upgrade_required = [("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13")]
-        upgrade = parse_upgrade(headers.get_all("Upgrade"))
-        if "websocket" not in (protocol.lower() for protocol in upgrade):
+        if not is_websocket:
             raise InvalidHandshake(
                 "not a WebSocket upgrade: Upgrade: websocket is missing",
                 status_code=426,
@@ -620,17 +664,6 @@ class ServerHandshake:
             headers.get_all("Sec-WebSocket-Protocol"), "Sec-WebSocket-Protocol"
         )
         extensions = parse_extensions(headers.get_all("Sec-WebSocket-Extensions"))
-
-        # h11 checked the target's characters (visible ASCII); the forms left to sort out
-        # are origin-form (/path?query) and absolute-form (http://host/path?query).
-        target = event.target.decode("ascii")
-        if target.startswith("/"):
-            path, _, query = target.partition("?")
-        elif "://" in target:
-            parts = urlsplit(target)
-            path, query = parts.path or "/", parts.query
-        else:
-            raise InvalidHandshake(f"invalid request target {target!r}")
         return Request(
             method="GET",
             target=target,
@@ -671,6 +704,10 @@ class ServerHandshake:
                 not offered, or an extra header is invalid or reserved.
         """
         request = self._received_request()
+        if not request.is_websocket:
+            raise LocalProtocolError(
+                "a plain HTTP request cannot be accepted as a WebSocket: answer it with reject()"
+            )
         if subprotocol is not None and subprotocol not in request.subprotocols:
             raise LocalProtocolError(
                 f"subprotocol {subprotocol!r} was not offered; the client offered "
