@@ -1,0 +1,317 @@
+"""The client: connect, run the opening handshake, hand over a running connection.
+
+``async with open_websocket_url(url) as ws:`` is the usual way: the block's lifetime is
+the connection's lifetime. ``connect_websocket*`` run the connection in a task group the
+caller owns, for connections that outlive one block.
+
+TLS: ``wss://`` URLs (or ``use_ssl=True``) verify the server with
+``ssl.create_default_context()``. Pass your own ``ssl_context`` to trust a private CA
+(``ctx.load_verify_locations(...)``) or, for testing only, to disable verification::
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+"""
+
+from __future__ import annotations
+
+import ssl
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, TypedDict
+
+import anyio
+
+from ._config import ConnectionConfig
+from ._connection import ConnectionInfo, WebSocketConnection
+from ._groups import open_task_group
+from ._reader import RECEIVE_SIZE
+from ._url import parse_url
+from .sansio import ClientHandshake, Connection, Headers, Role
+from .sansio._errors import HandshakeTimeout, InvalidHandshake
+from .sansio.extensions.permessage_deflate import client_extensions
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Mapping, Sequence
+
+    from anyio.abc import ByteStream, TaskGroup
+    from typing_extensions import Unpack
+
+    from .sansio import HandshakeAccepted
+
+__all__ = [
+    "ClientOptions",
+    "connect_websocket",
+    "connect_websocket_url",
+    "open_websocket",
+    "open_websocket_url",
+]
+
+
+class ClientOptions(TypedDict, total=False):
+    """Keyword options shared by every client function (see :func:`connect_websocket`)."""
+
+    ssl_context: ssl.SSLContext | None
+    subprotocols: Sequence[str]
+    extra_headers: Mapping[str, str] | Sequence[tuple[str, str]]
+    origin: str | None
+    compression: str | None
+    max_message_size: int | None
+    max_queue: int
+    write_high_water: int
+    ping_interval: float | None
+    ping_timeout: float | None
+    open_timeout: float
+    close_timeout: float
+    decode_text: bool
+
+
+def _request_headers(request: bytes) -> Headers:
+    """The header fields of the request the handshake wrote (for ``request_headers``)."""
+    lines = request.split(b"\r\n")[1:]
+    fields: list[tuple[bytes, bytes]] = []
+    for line in lines:
+        if not line:
+            break
+        name, _, value = line.partition(b":")
+        fields.append((name.strip(), value.strip()))
+    return Headers(fields)
+
+
+async def _handshake(
+    stream: ByteStream, handshake: ClientHandshake
+) -> tuple[HandshakeAccepted, Headers]:
+    request = handshake.data_to_send()
+    try:
+        await stream.send(request)
+        while True:
+            try:
+                data = await stream.receive(RECEIVE_SIZE)
+            except anyio.EndOfStream:
+                handshake.receive_eof()  # raises ConnectionRejected or InvalidHandshake
+            accepted = handshake.receive_data(data)
+            if accepted is not None:
+                return accepted, _request_headers(request)
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+        raise InvalidHandshake(f"the connection broke during the handshake: {exc!r}") from exc
+
+
+async def connect_websocket(
+    task_group: TaskGroup,
+    host: str,
+    port: int,
+    resource: str = "/",
+    *,
+    use_ssl: bool = False,
+    ssl_context: ssl.SSLContext | None = None,
+    subprotocols: Sequence[str] = (),
+    extra_headers: Mapping[str, str] | Sequence[tuple[str, str]] = (),
+    origin: str | None = None,
+    compression: str | None = "deflate",
+    max_message_size: int | None = 2**20,
+    max_queue: int = 16,
+    write_high_water: int = 2**16,
+    ping_interval: float | None = 20.0,
+    ping_timeout: float | None = 20.0,
+    open_timeout: float = 10.0,
+    close_timeout: float = 10.0,
+    decode_text: bool = True,
+) -> WebSocketConnection:
+    """Connect to a WebSocket server; the connection's tasks run in ``task_group``.
+
+    The caller owns the connection: ``await ws.aclose()`` when done. Its tasks end by
+    themselves once it is closed, so ``task_group`` can then exit.
+
+    Args:
+        task_group: A trio nursery or anyio task group that outlives the connection.
+        host: The server's host name or IP address (IPv6 without brackets).
+        port: The server's port.
+        resource: The request target: path and optional ``?query``, percent-encoded.
+        use_ssl: Use TLS, verified with ``ssl.create_default_context()`` unless
+            ``ssl_context`` is given.
+        ssl_context: The TLS context to use (implies ``use_ssl``).
+        subprotocols: Subprotocols to offer, most preferred first.
+        extra_headers: More request headers (``Authorization``, ``Cookie``, ...).
+        origin: The ``Origin`` header, if any.
+        compression: ``"deflate"`` to offer permessage-deflate, ``None`` for none.
+        max_message_size: The largest message accepted (1009 beyond); ``None``: no limit.
+        max_queue: Received messages waiting for ``get_message()`` before the
+            connection stops reading (backpressure).
+        write_high_water: Buffered outgoing bytes above which ``send_message`` waits.
+        ping_interval: Seconds between keepalive pings; ``None`` disables them.
+        ping_timeout: Seconds without a pong (or any byte) before failing with 1011.
+        open_timeout: Seconds for connecting and the opening handshake together.
+        close_timeout: Seconds to wait for the closing handshake.
+        decode_text: ``False`` to receive text messages as UTF-8 ``bytes``.
+
+    Returns:
+        The open connection.
+
+    Raises:
+        HandshakeTimeout: Connecting and the handshake took more than ``open_timeout``.
+        ConnectionRejected: The server answered with another HTTP status than 101 (with
+            its status, headers and body).
+        InvalidHandshake: The server's answer was invalid, or it closed the connection.
+        OSError: The TCP connection (or the TLS handshake) failed.
+        LocalProtocolError: An argument cannot be sent in a valid request.
+
+    Cancellation:
+        Safe: if cancelled, nothing is left open.
+    """
+    config = ConnectionConfig(
+        max_message_size=max_message_size,
+        max_queue=max_queue,
+        write_high_water=write_high_water,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+        close_timeout=close_timeout,
+        open_timeout=open_timeout,
+        decode_text=decode_text,
+    )
+    if use_ssl and ssl_context is None:
+        ssl_context = ssl.create_default_context()
+    secure = ssl_context is not None
+    handshake = ClientHandshake(
+        host,
+        resource,
+        port=port,
+        secure=secure,
+        subprotocols=subprotocols,
+        extensions=client_extensions(compression),
+        extra_headers=extra_headers,
+        origin=origin,
+    )
+    with anyio.move_on_after(open_timeout) as timeout_scope:
+        if ssl_context is not None:
+            stream: ByteStream = await anyio.connect_tcp(
+                host,
+                port,
+                ssl_context=ssl_context,
+                tls_hostname=host,
+                tls_standard_compatible=False,
+            )
+        else:
+            stream = await anyio.connect_tcp(host, port)
+        try:
+            accepted, request_headers = await _handshake(stream, handshake)
+        except BaseException:
+            await anyio.aclose_forcefully(stream)
+            raise
+    if timeout_scope.cancelled_caught:
+        raise HandshakeTimeout(
+            f"connecting to {host}:{port} and the handshake took over {open_timeout} s"
+        )
+    protocol = Connection(
+        Role.CLIENT,
+        max_message_size=max_message_size,
+        extensions=accepted.extensions,
+        decode_text=decode_text,
+    )
+    info = ConnectionInfo(
+        path=resource,
+        request_headers=request_headers,
+        response_headers=accepted.headers,
+        subprotocol=accepted.subprotocol,
+        extensions=tuple(accepted.extensions),
+    )
+    ws = WebSocketConnection(stream, protocol, config=config, info=info)
+    ws._start(task_group, accepted.extra_data)
+    return ws
+
+
+def _url_arguments(url: str, options: ClientOptions) -> tuple[str, int, str, bool, ClientOptions]:
+    parsed = parse_url(url)
+    if not parsed.secure and options.get("ssl_context") is not None:
+        raise ValueError("ssl_context given for a ws:// URL; use wss://")
+    authorization = parsed.authorization
+    if authorization is not None:
+        headers = [(n, v) for n, v in _header_items(options.get("extra_headers", ()))]
+        if not any(name.lower() == "authorization" for name, _ in headers):
+            headers.append(("Authorization", authorization))
+        options = {**options, "extra_headers": headers}
+    return parsed.host, parsed.port, parsed.resource, parsed.secure, options
+
+
+def _header_items(
+    headers: Mapping[str, str] | Sequence[tuple[str, str]],
+) -> list[tuple[str, str]]:
+    items = headers.items() if hasattr(headers, "items") else headers
+    return [(str(name), str(value)) for name, value in items]
+
+
+async def connect_websocket_url(
+    task_group: TaskGroup, url: str, **options: Unpack[ClientOptions]
+) -> WebSocketConnection:
+    """Like :func:`connect_websocket`, from a ``ws://`` or ``wss://`` URL.
+
+    User information in the URL (``wss://user:pass@host/``) becomes an
+    ``Authorization: Basic`` header unless ``extra_headers`` has one.
+
+    Raises:
+        InvalidURL: ``url`` is not a valid WebSocket URL.
+        ValueError: ``ssl_context`` was given for a ``ws://`` URL.
+        HandshakeError: As for :func:`connect_websocket`.
+    """
+    host, port, resource, secure, options = _url_arguments(url, options)
+    return await connect_websocket(task_group, host, port, resource, use_ssl=secure, **options)
+
+
+@asynccontextmanager
+async def open_websocket(
+    host: str,
+    port: int,
+    resource: str = "/",
+    *,
+    use_ssl: bool = False,
+    **options: Unpack[ClientOptions],
+) -> AsyncIterator[WebSocketConnection]:
+    """Open a WebSocket connection for the duration of an ``async with`` block.
+
+    Leaving the block normally closes the connection with 1000 and waits for the
+    closing handshake (at most ``close_timeout``). An exception raised in the block
+    closes it with 1011 (1001 for a cancellation) and propagates as itself, never
+    wrapped in an ExceptionGroup; failures of the connection's own tasks surface as
+    :exc:`ConnectionClosed` from the next call on the connection.
+
+    Args and Raises: as :func:`connect_websocket`.
+
+    Example::
+
+        async with open_websocket("example.com", 443, "/feed", use_ssl=True) as ws:
+            await ws.send_message("hello")
+            print(await ws.get_message())
+    """
+    async with open_task_group() as task_group:
+        ws = await connect_websocket(task_group, host, port, resource, use_ssl=use_ssl, **options)
+        try:
+            yield ws
+        except anyio.get_cancelled_exc_class():
+            await ws.aclose(1001)
+            raise
+        except BaseException:
+            await ws.aclose(1011)
+            raise
+        await ws.aclose(1000)
+
+
+@asynccontextmanager
+async def open_websocket_url(
+    url: str, **options: Unpack[ClientOptions]
+) -> AsyncIterator[WebSocketConnection]:
+    """Open a WebSocket connection to ``url`` for the duration of an ``async with`` block.
+
+    Example::
+
+        async with open_websocket_url("wss://example.com/feed") as ws:
+            async for message in ws:
+                print(message)
+
+    See :func:`open_websocket` (lifetime, exceptions) and :func:`connect_websocket`
+    (options). User information in the URL becomes an ``Authorization: Basic`` header.
+
+    Raises:
+        InvalidURL: ``url`` is not a valid WebSocket URL.
+        HandshakeError: As for :func:`connect_websocket`.
+    """
+    host, port, resource, secure, options = _url_arguments(url, options)
+    async with open_websocket(host, port, resource, use_ssl=secure, **options) as ws:
+        yield ws

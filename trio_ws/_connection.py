@@ -1,0 +1,624 @@
+"""WebSocketConnection: one open WebSocket connection, client or server side.
+
+A connection is built by the client (:func:`trio_ws.open_websocket`) or the server, never
+by users. It owns three background tasks in a task group it is given: the reader
+(:mod:`trio_ws._reader`), the writer (:mod:`trio_ws._writer`) and, if enabled, the
+keepalive task (:mod:`trio_ws._keepalive`). They never raise into that task group, and they
+all end by themselves once the connection is closed, so its owner never has to cancel them.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Union
+
+import anyio
+from anyio.abc import SocketAttribute
+from anyio.lowlevel import checkpoint, checkpoint_if_cancelled
+
+from ._groups import open_task_group
+from ._keepalive import PingTracker, run_keepalive
+from ._messages import MessageQueue
+from ._reader import read_until_closed, run_reader
+from ._writer import Writer
+from .sansio import ConnectionState, Headers, Role
+from .sansio._errors import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+
+    from anyio.abc import ByteStream, TaskGroup
+
+    from ._config import ConnectionConfig
+    from ._keepalive import PendingPing
+    from .sansio import Connection, Extension
+
+__all__ = ["Address", "ConnectionInfo", "ConnectionTaskGroup", "WebSocketConnection"]
+
+logger = logging.getLogger("trio_ws")
+
+#: A socket address: ``(host, port)`` for TCP, a path for a Unix socket.
+Address = Union[tuple[str, int], str]  # noqa: UP007 (a runtime alias on Python 3.10)
+Message = Union[str, bytes]  # noqa: UP007
+
+_OPEN = ConnectionState.OPEN
+_CLOSED = ConnectionState.CLOSED
+_NORMAL_CODES = frozenset({1000, 1001, 1005})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionInfo:
+    """What the opening handshake learned, handed to the connection by client or server.
+
+    Attributes:
+        path: The request target: the path plus ``?query`` if any.
+        request_headers: The headers of the client's upgrade request.
+        response_headers: The headers of the server's 101 response.
+        subprotocol: The negotiated subprotocol, if any.
+        extensions: The negotiated extensions, in order.
+        local_address: This end's address; ``None`` to read it from the stream.
+        remote_address: The peer's address; ``None`` to read it from the stream.
+    """
+
+    path: str = "/"
+    request_headers: Headers = field(default_factory=Headers)
+    response_headers: Headers = field(default_factory=Headers)
+    subprotocol: str | None = None
+    extensions: Sequence[Extension] = ()
+    local_address: Address | None = None
+    remote_address: Address | None = None
+
+
+class WebSocketConnection:
+    """An open WebSocket connection (either side): send and receive messages, ping, close.
+
+    Receive with ``await ws.get_message()`` or ``async for message in ws``; send with
+    ``await ws.send_message(...)``. When the connection closes, every call raises
+    :exc:`ConnectionClosed` (:exc:`ConnectionClosedOK` for a normal closure,
+    :exc:`ConnectionClosedError` otherwise) carrying the close code and reason; the
+    iteration simply ends on a normal closure.
+
+    Not constructed by users: :func:`trio_ws.open_websocket_url` and the server build it.
+    """
+
+    def __init__(
+        self,
+        stream: ByteStream,
+        protocol: Connection,
+        *,
+        config: ConnectionConfig,
+        info: ConnectionInfo,
+    ) -> None:
+        self._stream = stream
+        self._protocol = protocol
+        self._config = config
+        self._info = info
+        self._id = secrets.token_hex(3)
+        self._messages = MessageQueue(config.max_queue)
+        self._pings = PingTracker()
+        self._writer = Writer(
+            stream, protocol, config.write_high_water, self._pings, self._transport_failed
+        )
+        self._high_water = config.write_high_water
+        self._initial_data = b""
+        self._reading_paused = False
+        self._internal_error: Exception | None = None
+        self._close_cause: BaseException | None = None
+        self._started = False
+        self._closing = False  # aclose() was called: incoming messages are dropped
+        self._reader_done = anyio.Event()
+        self._finished = anyio.Event()  # the transport is closed; nothing more happens
+        self._task_scopes: list[anyio.CancelScope] = []
+        self._helper_scopes: set[anyio.CancelScope] = set()
+        self._fragmenting: anyio.Event | None = None
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def _start(self, task_group: TaskGroup, initial_data: bytes = b"") -> None:
+        """Start the background tasks in ``task_group`` (the connection's owner's).
+
+        ``initial_data`` are the bytes that followed the handshake; they are processed
+        before anything read later.
+        """
+        if self._started:
+            raise RuntimeError("the connection was already started")
+        self._started = True
+        self._initial_data = initial_data
+        name = f"trio_ws[{self._id}]"
+        task_group.start_soon(self._run_task, run_reader, self, name=f"{name} reader")
+        task_group.start_soon(self._run_task, self._writer.run, name=f"{name} writer")
+        interval = self._config.ping_interval
+        if interval is not None:
+            timeout = self._config.ping_timeout
+            task_group.start_soon(
+                self._run_task, run_keepalive, self, interval, timeout, name=f"{name} keepalive"
+            )
+        logger.debug(
+            "[%s] open (%s) path %r, subprotocol %r",
+            self._id,
+            "client" if self.is_client else "server",
+            self._info.path,
+            self._info.subprotocol,
+        )
+
+    async def _run_task(self, task: Callable[..., Awaitable[None]], *args: object) -> None:
+        # Each background task gets its own scope so that _abort() can stop it without
+        # touching the owner's task group.
+        with anyio.CancelScope() as scope:
+            if self._finished.is_set():
+                scope.cancel()
+            self._task_scopes.append(scope)
+            await task(*args)
+
+    def _transport_failed(self, exc: BaseException) -> None:
+        """The transport broke (or reached EOF): no more bytes in or out."""
+        if self._protocol.state is not _CLOSED:
+            self._close_cause = exc
+            logger.debug("[%s] transport closed without a close frame: %r", self._id, exc)
+        self._protocol.receive_eof()
+        self._receiving_ended()
+
+    def _receiving_ended(self) -> None:
+        """The core is closed: wake everyone waiting for a message or a pong."""
+        self._messages.close()
+        self._pings.close()
+
+    async def _fail(self, code: int, reason: str) -> None:
+        """Fail the connection from this side: send a close frame if we can, then abort."""
+        if self._protocol.state is not _CLOSED:
+            logger.debug("[%s] failing the connection: code %d (%s)", self._id, code, reason)
+            self._protocol.fail(code, reason)
+        self._receiving_ended()
+        self._writer.wake()
+        with anyio.move_on_after(self._config.close_timeout):
+            await self._writer.flush()
+        await self._abort()
+
+    async def _abort(self) -> None:
+        """Close the transport at once and stop every background and helper task."""
+        if self._finished.is_set():
+            return
+        if self._protocol.state is not _CLOSED:
+            self._protocol.receive_eof()
+        self._receiving_ended()
+        self._writer.stopped = True
+        self._writer.wake()
+        for scope in self._task_scopes:
+            scope.cancel()
+        for scope in self._helper_scopes:
+            scope.cancel()
+        self._finished.set()
+        logger.debug(
+            "[%s] closed: code %s, reason %r",
+            self._id,
+            self._protocol.close_code,
+            self._protocol.close_reason,
+        )
+        await anyio.aclose_forcefully(self._stream)
+
+    async def aclose(self, code: int = 1000, reason: str = "") -> None:
+        """Close the connection: run the close handshake, then close the transport.
+
+        Sends a close frame with ``code`` and ``reason`` (unless the connection is already
+        closing), drops messages not yet received, waits for the peer's close frame (and,
+        on a client, for the server to close TCP), then closes the stream. Idempotent: a
+        second call, or a call after the peer closed, only waits for the end. Never raises
+        :exc:`ConnectionClosed`.
+
+        Args:
+            code: The close code: 1000 (normal), 1001 (going away), 3000-4999 for
+                applications, ...
+            reason: A short explanation, at most 123 bytes of UTF-8.
+
+        Raises:
+            LocalProtocolError: ``code`` or ``reason`` is invalid.
+
+        Cancellation:
+            Shielded: the close handshake completes (bounded by ``close_timeout``, after
+            which the transport is closed anyway) even if the caller is cancelled; the
+            cancellation is delivered at the caller's next checkpoint.
+        """
+        protocol = self._protocol
+        with anyio.CancelScope(shield=True):
+            if self._finished.is_set():
+                await checkpoint()
+                return
+            if protocol.state is _OPEN:
+                protocol.send_close(code, reason)
+                logger.debug("[%s] > CLOSE code %d reason %r", self._id, code, reason)
+            self._messages.discard()
+            self._pings.close()
+            self._writer.wake()
+            if self._closing:
+                with anyio.move_on_after(self._config.close_timeout):
+                    await self._finished.wait()
+                return
+            self._closing = True
+            try:
+                with anyio.move_on_after(self._config.close_timeout):
+                    # Written by the writer task, or from here if it is gone (cancelled
+                    # along with its task group).
+                    await self._writer.flush()
+                    if self._started:
+                        await self._reader_done.wait()
+                    if not self._finished.is_set():
+                        # No reader task (never started, or cancelled): finish from here.
+                        await read_until_closed(self)
+            finally:
+                await self._abort()
+
+    # ---------------------------------------------------------------- receiving
+
+    async def get_message(self) -> Message:
+        """Receive the next message: ``str`` for text, ``bytes`` for binary.
+
+        Returns at once when a message is already waiting. Text comes as ``bytes`` when
+        the connection was opened with ``decode_text=False``.
+
+        Raises:
+            ConnectionClosed: The connection is closed and no message is left
+                (``ConnectionClosedOK`` for 1000, 1001 or no status code,
+                ``ConnectionClosedError`` otherwise, with the transport error as
+                ``__cause__`` for an abnormal closure).
+
+        Cancellation:
+            Safe: a cancelled call takes no message, the next call gets it.
+        """
+        queue = self._messages
+        while True:
+            if queue:
+                await checkpoint_if_cancelled()
+                return queue.get_nowait()
+            if queue.closed:
+                await checkpoint()
+                raise self._closed_error()
+            await queue.wait_for_message()
+
+    def __aiter__(self) -> WebSocketConnection:
+        return self
+
+    async def __anext__(self) -> Message:
+        """The next message; the iteration ends quietly on a normal closure.
+
+        Raises:
+            ConnectionClosedError: The connection closed abnormally.
+        """
+        try:
+            return await self.get_message()
+        except ConnectionClosedOK:
+            raise StopAsyncIteration from None
+
+    # ------------------------------------------------------------------ sending
+
+    def _closed_error(self) -> ConnectionClosed:
+        """The exception that describes why the connection is (being) closed."""
+        if self._internal_error is not None:
+            error: ConnectionClosed = ConnectionClosedError(1011, "internal error")
+            error.__cause__ = self._internal_error
+            return error
+        protocol = self._protocol
+        code = protocol.close_code
+        reason = protocol.close_reason or ""
+        if code is None:  # closing from our side, before the core knows
+            code = 1006
+        cls = ConnectionClosedOK if code in _NORMAL_CODES else ConnectionClosedError
+        error = cls(code, reason)
+        error.__cause__ = self._close_cause
+        return error
+
+    async def _wait_to_send(self) -> None:
+        """Checkpoint; wait for room in the write buffer and for a fragmented message."""
+        if self._protocol.bytes_to_send > self._high_water:
+            await self._writer.wait_for_space()
+        else:
+            await checkpoint_if_cancelled()
+        while self._fragmenting is not None:
+            await self._fragmenting.wait()
+        if self._protocol.state is not _OPEN or self._writer.stopped:
+            raise self._closed_error()
+
+    async def send_message(
+        self, message: str | bytes | bytearray | memoryview, *, text: bool | None = None
+    ) -> None:
+        """Send one message.
+
+        Many small messages sent in a row go out together in one write. This call yields
+        to other tasks only while the write buffer is above ``write_high_water``.
+
+        Args:
+            message: The message: a ``str`` is sent as text, bytes-like as binary.
+            text: Override the kind: ``True`` sends bytes as a text message (taken as
+                valid UTF-8, for relays), ``False`` sends a ``str`` as binary (UTF-8).
+
+        Raises:
+            ConnectionClosed: The connection is closed or closing.
+            LocalProtocolError: A ``str`` that cannot be encoded as UTF-8.
+
+        Cancellation:
+            Safe: if cancelled, the message was not sent (this call only waits before
+            queueing it).
+        """
+        await self._wait_to_send()
+        protocol = self._protocol
+        if text is None:
+            text = isinstance(message, str)
+        if text:
+            protocol.send_text(message if isinstance(message, str) else bytes(message))
+        else:
+            protocol.send_binary(message)
+        self._writer.wake()
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "[%s] > %s %d %s",
+                self._id,
+                "TEXT" if text else "BINARY",
+                len(message),
+                "chars" if isinstance(message, str) else "bytes",
+            )
+
+    async def send_message_parts(
+        self,
+        parts: Iterable[str | bytes] | AsyncIterable[str | bytes],
+        *,
+        text: bool | None = None,
+    ) -> None:
+        """Send one message in fragments, one frame per part (a stream of unknown size).
+
+        Other messages sent meanwhile wait until this one is complete; pings and pongs
+        may go between its fragments.
+
+        Args:
+            parts: The message's parts, from an iterable or an async iterable; they may
+                be ``str`` or bytes.
+            text: Whether the message is text; ``None`` decides from the first part's type
+                (an empty ``parts`` then sends an empty binary message).
+
+        Raises:
+            ConnectionClosed: The connection is closed or closing.
+
+        Cancellation:
+            If cancelled (or if ``parts`` raises) before the first fragment was queued,
+            nothing was sent. After that, the message cannot be completed, so the
+            connection fails with 1011 and the exception propagates.
+        """
+        await self._wait_to_send()
+        done = self._fragmenting = anyio.Event()
+        kind = text
+        started = False
+        pending: str | bytes | None = None
+
+        async def send_fragment(data: str | bytes, *, fin: bool) -> None:
+            nonlocal started
+            if self._protocol.bytes_to_send > self._high_water:
+                await self._writer.wait_for_space()
+            if self._protocol.state is not _OPEN or self._writer.stopped:
+                raise self._closed_error()
+            self._protocol.send_fragment(data, text=bool(kind), fin=fin)
+            started = True
+            self._writer.wake()
+
+        try:
+            if isinstance(parts, AsyncIterable):
+                async for part in parts:
+                    if pending is not None:
+                        await send_fragment(pending, fin=False)
+                    elif kind is None:
+                        kind = isinstance(part, str)
+                    pending = part
+            else:
+                for part in parts:
+                    if pending is not None:
+                        await send_fragment(pending, fin=False)
+                    elif kind is None:
+                        kind = isinstance(part, str)
+                    pending = part
+            await send_fragment(b"" if pending is None else pending, fin=True)
+        except BaseException:
+            if started and self._protocol.state is _OPEN:
+                with anyio.CancelScope(shield=True):
+                    await self._fail(1011, "a fragmented message was interrupted")
+            raise
+        finally:
+            self._fragmenting = None
+            done.set()
+
+    def _send_ping_now(self, payload: bytes | None) -> PendingPing | None:
+        """Queue a ping and track it; ``None`` if the connection is closing."""
+        if self._protocol.state is not _OPEN or self._closing:
+            return None
+        tracker = self._pings
+        if payload is None:
+            payload = tracker.new_payload()
+        elif len(payload) > 125:
+            raise ValueError("a ping payload is at most 125 bytes")
+        ping = tracker.add(bytes(payload))
+        self._protocol.send_ping(payload)
+        self._writer.wake()
+        return ping
+
+    async def ping(self, payload: bytes | None = None) -> float:
+        """Send a ping and wait for its pong; return the round trip time in seconds.
+
+        The time is measured from when the ping was written to the transport. A pong
+        also answers every earlier ping (RFC 6455 section 5.5.3), so concurrent pings
+        are fine as long as their payloads differ.
+
+        Args:
+            payload: Up to 125 bytes; ``None`` for a random one.
+
+        Returns:
+            The latency, also kept in :attr:`latency`.
+
+        Raises:
+            ConnectionClosed: The connection closed before the pong arrived.
+            ValueError: A ping with this payload is already waiting, or it is too long.
+
+        Cancellation:
+            Safe: the ping may have been sent, its pong is then ignored.
+        """
+        await checkpoint_if_cancelled()
+        ping = self._send_ping_now(payload)
+        if ping is None:
+            raise self._closed_error()
+        try:
+            await ping.acknowledged.wait()
+        except BaseException:
+            self._pings.discard(ping)
+            raise
+        if ping.latency is None:
+            raise self._closed_error()
+        return ping.latency
+
+    async def pong(self, payload: bytes = b"") -> None:
+        """Send an unsolicited pong (a one-way heartbeat). Pings are answered for you.
+
+        Raises:
+            ConnectionClosed: The connection is closed or closing.
+            LocalProtocolError: ``payload`` is over 125 bytes.
+
+        Cancellation:
+            Safe: if cancelled, nothing was sent.
+        """
+        await checkpoint_if_cancelled()
+        if self._protocol.state is not _OPEN or self._writer.stopped:
+            raise self._closed_error()
+        self._protocol.send_pong(payload)
+        self._writer.wake()
+
+    # ------------------------------------------------------------ helper tasks
+
+    @asynccontextmanager
+    async def task_group(self) -> AsyncIterator[ConnectionTaskGroup]:
+        """A task group for helper tasks that must not outlive the connection.
+
+        Tasks started with ``start_soon`` are cancelled when the connection closes; the
+        ``async with`` body itself is not (its next call on the connection raises
+        :exc:`ConnectionClosed`). Leaving the block waits for the tasks. An exception
+        raised by the body or a task comes out as itself, never as an ExceptionGroup.
+
+        Example::
+
+            async with ws.task_group() as tg:
+                tg.start_soon(send_heartbeats, ws)
+                async for message in ws:
+                    ...
+        """
+        async with open_task_group() as task_group:
+            yield ConnectionTaskGroup(self, task_group)
+
+    # -------------------------------------------------------------- properties
+
+    @property
+    def id(self) -> str:
+        """A short identifier for logs (random, 6 hex digits)."""
+        return self._id
+
+    @property
+    def is_client(self) -> bool:
+        """Whether this is the client end."""
+        return self._protocol.role is Role.CLIENT
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection is closing or closed (no more messages can be sent)."""
+        return self._protocol.state is not _OPEN or self._closing
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code: the peer's if it sent one, else ours, else 1006; None if open."""
+        if self._internal_error is not None:
+            return 1011
+        if self._protocol.state is _OPEN:
+            return None
+        return self._protocol.close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        """The reason that goes with :attr:`close_code`; None while open."""
+        if self._protocol.state is _OPEN:
+            return None
+        return self._protocol.close_reason
+
+    @property
+    def latency(self) -> float | None:
+        """The last measured ping round trip in seconds (``None`` before the first)."""
+        return self._pings.latency
+
+    @property
+    def path(self) -> str:
+        """The request target: path plus ``?query``."""
+        return self._info.path
+
+    @property
+    def request_headers(self) -> Headers:
+        """The headers of the opening handshake's request."""
+        return self._info.request_headers
+
+    @property
+    def response_headers(self) -> Headers:
+        """The headers of the opening handshake's response."""
+        return self._info.response_headers
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The negotiated subprotocol, if any."""
+        return self._info.subprotocol
+
+    @property
+    def extensions(self) -> tuple[Extension, ...]:
+        """The negotiated extensions (e.g. permessage-deflate)."""
+        return self._protocol.extensions
+
+    @property
+    def local_address(self) -> Address | None:
+        """This end's socket address (``None`` if the stream has none)."""
+        if self._info.local_address is not None:
+            return self._info.local_address
+        return self._stream.extra(SocketAttribute.local_address, None)
+
+    @property
+    def remote_address(self) -> Address | None:
+        """The peer's socket address (``None`` if the stream has none)."""
+        if self._info.remote_address is not None:
+            return self._info.remote_address
+        return self._stream.extra(SocketAttribute.remote_address, None)
+
+    def __repr__(self) -> str:
+        side = "client" if self.is_client else "server"
+        return f"<WebSocketConnection {self._id} {side} {self._protocol.state.name}>"
+
+
+class ConnectionTaskGroup:
+    """Starts helper tasks that are cancelled when their connection closes.
+
+    Obtained from :meth:`WebSocketConnection.task_group`.
+    """
+
+    def __init__(self, ws: WebSocketConnection, task_group: TaskGroup) -> None:
+        self._ws = ws
+        self._task_group = task_group
+
+    def start_soon(
+        self, func: Callable[..., Awaitable[object]], *args: object, name: object = None
+    ) -> None:
+        """Start ``func(*args)``; it is cancelled when the connection closes."""
+        self._task_group.start_soon(self._run, func, args, name=name)
+
+    async def _run(self, func: Callable[..., Awaitable[object]], args: tuple[object, ...]) -> None:
+        ws = self._ws
+        with anyio.CancelScope() as scope:
+            if ws._finished.is_set():
+                scope.cancel()
+            ws._helper_scopes.add(scope)
+            try:
+                await func(*args)
+            finally:
+                ws._helper_scopes.discard(scope)
+
+    def cancel(self) -> None:
+        """Cancel every task of this group (and the ``async with`` body)."""
+        self._task_group.cancel_scope.cancel()

@@ -1,0 +1,154 @@
+"""The read path: bytes from the stream, through the core, into the message queue.
+
+One task reads large chunks, feeds each to the core once and dispatches every event the
+chunk completed in a loop, with no task switch per message. It never raises into the task
+group: transport errors become the connection's closed state (1006, the error chained as
+the cause), and unexpected errors are logged and stored for ``get_message()`` to report.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from typing import TYPE_CHECKING
+
+import anyio
+
+from .sansio import (
+    BytesMessage,
+    CloseConnection,
+    ConnectionFailed,
+    ConnectionState,
+    Ping,
+    Pong,
+    TextMessage,
+)
+
+if TYPE_CHECKING:
+    from ._connection import WebSocketConnection
+
+__all__ = ["RECEIVE_SIZE", "TRANSPORT_ERRORS", "close_phase", "read_until_closed", "run_reader"]
+
+logger = logging.getLogger("trio_ws")
+
+#: How much the reader asks the stream for at a time.
+RECEIVE_SIZE = 2**16
+
+#: What a transport raises when the peer or the network goes away.
+TRANSPORT_ERRORS = (
+    anyio.BrokenResourceError,
+    anyio.ClosedResourceError,
+    anyio.EndOfStream,
+    OSError,  # includes ssl.SSLError
+    ssl.SSLError,
+)
+
+_CLOSED = ConnectionState.CLOSED
+_PREFIX = 24  # payload bytes shown in debug logs
+
+
+def _preview(data: str | bytes) -> str:
+    return repr(data[:_PREFIX]) + ("..." if len(data) > _PREFIX else "")
+
+
+def feed(ws: WebSocketConnection, data: bytes) -> None:
+    """Feed received bytes to the core and dispatch the events they complete."""
+    protocol = ws._protocol
+    tracker = ws._pings
+    if tracker.pending:
+        tracker.last_received = anyio.current_time()
+    events = protocol.receive_data(data)
+    if events:
+        queue = ws._messages
+        debug = logger.isEnabledFor(logging.DEBUG)
+        for event in events:
+            kind = type(event)
+            if kind is TextMessage or kind is BytesMessage:
+                message = event.data  # type: ignore[union-attr]
+                if not ws._closing:
+                    queue.put(message)
+                if debug:
+                    opcode = "TEXT" if kind is TextMessage else "BINARY"
+                    logger.debug(
+                        "[%s] < %s %d bytes %s", ws.id, opcode, len(message), _preview(message)
+                    )
+            elif isinstance(event, Ping):
+                if debug:
+                    logger.debug("[%s] < PING %s", ws.id, _preview(event.payload))
+            elif isinstance(event, Pong):
+                if debug:
+                    logger.debug("[%s] < PONG %s", ws.id, _preview(event.payload))
+                tracker.acknowledge(event.payload)
+            elif isinstance(event, CloseConnection):
+                logger.debug("[%s] < CLOSE code %d reason %r", ws.id, event.code, event.reason)
+            elif isinstance(event, ConnectionFailed):
+                logger.debug(
+                    "[%s] peer broke the protocol: failing with code %d (%s)",
+                    ws.id,
+                    event.code,
+                    event.reason,
+                )
+    if protocol.bytes_to_send:
+        ws._writer.wake()  # pongs, close replies
+    if protocol.state is _CLOSED:
+        ws._receiving_ended()
+
+
+async def read_until_closed(ws: WebSocketConnection) -> None:
+    """Read and dispatch until the core is closed, then close the transport.
+
+    Run by the reader task, or by ``aclose()`` when the reader task is gone. Never raises
+    transport errors: they close the connection (1006, cause chained).
+    """
+    protocol = ws._protocol
+    stream = ws._stream
+    queue = ws._messages
+    initial, ws._initial_data = ws._initial_data, b""
+    try:
+        if initial:
+            feed(ws, initial)
+        while protocol.state is not _CLOSED:
+            if queue.full:
+                ws._reading_paused = True
+                try:
+                    await queue.wait_for_space()
+                finally:
+                    ws._reading_paused = False
+                continue
+            feed(ws, await stream.receive(RECEIVE_SIZE))
+    except TRANSPORT_ERRORS as exc:
+        ws._transport_failed(exc)
+        await ws._abort()
+        return
+    await close_phase(ws)
+
+
+async def close_phase(ws: WebSocketConnection) -> None:
+    """After the close handshake (or a failure): flush, then close the transport.
+
+    The server closes TCP at once; the client first waits for the server to close it
+    (RFC 6455 section 7.1.1). Both waits are bounded by ``close_timeout``.
+    """
+    with anyio.move_on_after(ws._config.close_timeout):
+        await ws._writer.flush()
+        if ws.is_client and not ws._writer.stopped:
+            try:
+                while True:
+                    await ws._stream.receive(RECEIVE_SIZE)
+            except TRANSPORT_ERRORS:
+                pass
+    await ws._abort()
+
+
+async def run_reader(ws: WebSocketConnection) -> None:
+    """The reader task. Never raises (except cancellation)."""
+    try:
+        await read_until_closed(ws)
+    except Exception as exc:
+        # A bug in trio_ws or in an extension: keep it for get_message() to report, and
+        # tell the peer we failed rather than leaving it hanging.
+        logger.exception("[%s] unexpected error in the reader task", ws.id)
+        ws._internal_error = exc
+        await ws._fail(1011, "internal error")
+    finally:
+        ws._reader_done.set()
