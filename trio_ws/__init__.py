@@ -6,6 +6,24 @@ decides when the connection closes. The same code runs on asyncio through anyio.
 
 from __future__ import annotations
 
+from ._client import (
+    connect_websocket as connect_websocket,
+    connect_websocket_url as connect_websocket_url,
+    open_websocket as open_websocket,
+    open_websocket_url as open_websocket_url,
+)
+from ._config import ConnectionConfig as ConnectionConfig
+from ._connection import (
+    ConnectionTaskGroup as ConnectionTaskGroup,
+    WebSocketConnection as WebSocketConnection,
+)
+from ._request import WebSocketRequest as WebSocketRequest
+from ._server import (
+    WebSocketServer as WebSocketServer,
+    serve_websocket as serve_websocket,
+    serve_websocket_listeners as serve_websocket_listeners,
+    serve_websocket_unix as serve_websocket_unix,
+)
 from ._version import __version__ as __version__
 from .sansio._errors import (
     ConnectionClosed as ConnectionClosed,
@@ -26,6 +44,8 @@ from .sansio._frames import CloseCode as CloseCode
 
 __all__ = [
     "CloseCode",
+    "ConnectionConfig",
+    "ConnectionTaskGroup",
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",
@@ -38,6 +58,16 @@ __all__ = [
     "LocalProtocolError",
     "ProtocolError",
     "RemoteProtocolError",
+    "WebSocketConnection",
     "WebSocketError",
+    "WebSocketRequest",
+    "WebSocketServer",
     "__version__",
+    "connect_websocket",
+    "connect_websocket_url",
+    "open_websocket",
+    "open_websocket_url",
+    "serve_websocket",
+    "serve_websocket_listeners",
+    "serve_websocket_unix",
 ]

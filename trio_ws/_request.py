@@ -1,0 +1,512 @@
+"""One incoming connection, from ``accept()`` to close, and the request a handler decides on.
+
+A :class:`WebSocketRequest` is what a server handler receives. It has read the client's
+HTTP upgrade request (and nothing else has been sent yet), so the application can look at
+the path, query, headers, cookies, peer address and offered subprotocols before deciding:
+
+- :meth:`WebSocketRequest.accept` answers ``101 Switching Protocols`` and returns the
+  :class:`~trio_ws.WebSocketConnection`, whose background tasks run in the task group the
+  server opened for this connection;
+- :meth:`WebSocketRequest.reject` answers any other HTTP status with headers and a body.
+
+:class:`_Session` drives one accepted connection for the server: TLS and the request
+(bounded by ``open_timeout``), the handler, then the outcome's answer (403 when the
+handler gave none, 500 when it crashed first, 503 during shutdown) or close code (1000,
+1011, 1001 during shutdown).
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import logging
+from http.cookies import CookieError, SimpleCookie
+from typing import TYPE_CHECKING, Any, final
+from urllib.parse import parse_qsl
+
+import anyio
+from anyio.abc import SocketAttribute
+from anyio.streams.tls import TLSAttribute, TLSStream
+
+from ._connection import ConnectionInfo, WebSocketConnection
+from ._groups import open_task_group
+from .sansio import Connection, Role
+from .sansio._errors import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    InvalidHandshake,
+    LocalProtocolError,
+)
+from .sansio._handshake import ServerHandshake
+from .sansio._headers import Headers
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from anyio.abc import ByteStream, TaskGroup
+
+    from ._config import ConnectionConfig
+    from ._server import WebSocketServer
+    from .sansio._handshake import Request
+
+__all__ = ["WebSocketRequest"]
+
+logger = logging.getLogger("trio_ws.server")
+
+# Errors that mean "the client went away or broke the transport".
+_TRANSPORT_ERRORS = (
+    anyio.BrokenResourceError,
+    anyio.ClosedResourceError,
+    anyio.EndOfStream,
+    OSError,  # ssl.SSLError included
+)
+
+_SHUTDOWN_BODY = b"the server is shutting down\n"
+_BUSY_BODY = b"the server has too many connections\n"
+_TEXT_PLAIN = ("Content-Type", "text/plain; charset=utf-8")
+
+_session_ids = itertools.count(1)
+
+
+class _Answer(enum.Enum):
+    PENDING = "pending"  # nothing sent yet
+    ACCEPTING = "accepting"  # the 101 response is being written
+    ACCEPTED = "accepted"  # the WebSocket connection exists
+    REJECTED = "rejected"  # an HTTP response other than 101 was sent (or attempted)
+
+
+@final
+class WebSocketRequest:
+    """An opening handshake waiting for the server application's decision.
+
+    The server builds one per incoming connection and passes it to the handler; users
+    never construct it. Call exactly one of :meth:`accept` or :meth:`reject`.
+
+    Attributes:
+        path: The request path, percent-encoded as received (``/chat/room%201``).
+        query: The query string without ``?`` (``""`` when absent).
+        target: The full request target, path plus ``?query``.
+        headers: The request headers (a case-insensitive, read-only multi-dict).
+        subprotocols: The subprotocols the client offered, in its order of preference.
+        extensions: The extensions the client offered, as ``(name, parameters)`` pairs.
+        remote_address: The client's address as the socket reports it (``(host, port)``
+            for TCP, a path for a Unix socket), or ``None`` when unknown.
+        local_address: The server's address for this connection, or ``None``.
+        is_secure: Whether the connection runs over TLS.
+    """
+
+    def __init__(
+        self,
+        *,
+        stream: ByteStream,
+        handshake: ServerHandshake,
+        request: Request,
+        config: ConnectionConfig,
+        task_group: TaskGroup,
+        remote_address: Any,
+        local_address: Any,
+        is_secure: bool,
+        session_id: str,
+    ) -> None:
+        self._stream = stream
+        self._handshake = handshake
+        self._request = request
+        self._config = config
+        self._task_group = task_group
+        self._session_id = session_id
+        self._answer = _Answer.PENDING
+        self._connection: WebSocketConnection | None = None
+        self.path: str = request.path
+        self.query: str = request.query
+        self.target: str = request.target
+        self.headers: Headers = request.headers
+        self.subprotocols: tuple[str, ...] = tuple(request.subprotocols)
+        self.extensions: tuple[tuple[str, list[tuple[str, str | None]]], ...] = tuple(
+            request.extensions
+        )
+        self.remote_address: Any = remote_address
+        self.local_address: Any = local_address
+        self.is_secure: bool = is_secure
+
+    def __repr__(self) -> str:
+        return f"<WebSocketRequest {self._session_id} {self.target!r} {self._answer.value}>"
+
+    @property
+    def query_params(self) -> dict[str, str]:
+        """The query parameters, decoded (the last value wins when a name repeats)."""
+        return dict(parse_qsl(self.query, keep_blank_values=True))
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        """The cookies the client sent in its ``Cookie`` header(s), by name.
+
+        Malformed cookie headers are ignored rather than failing the handshake.
+        """
+        cookies: dict[str, str] = {}
+        for header in self.headers.get_all("Cookie"):
+            jar: SimpleCookie = SimpleCookie()
+            try:
+                jar.load(header)
+            except CookieError:
+                continue
+            cookies.update((name, morsel.value) for name, morsel in jar.items())
+        return cookies
+
+    @property
+    def answered(self) -> bool:
+        """Whether :meth:`accept` or :meth:`reject` was called."""
+        return self._answer is not _Answer.PENDING
+
+    @property
+    def connection(self) -> WebSocketConnection | None:
+        """The connection :meth:`accept` returned, or ``None`` before that."""
+        return self._connection
+
+    def _claim(self, new_answer: _Answer) -> None:
+        if self._answer is not _Answer.PENDING:
+            raise LocalProtocolError(f"this request was already answered ({self._answer.value})")
+        self._answer = new_answer
+
+    async def accept(
+        self,
+        *,
+        subprotocol: str | None = None,
+        extra_headers: Sequence[tuple[str, str]] = (),
+    ) -> WebSocketConnection:
+        """Accept the handshake: answer 101 and return the WebSocket connection.
+
+        The connection's background tasks (reader, keepalive) start in the task group the
+        server opened for this connection; it is closed with 1000 when the handler returns
+        and with 1011 when it raises.
+
+        Args:
+            subprotocol: One of :attr:`subprotocols` to select, or ``None`` for none.
+            extra_headers: Headers to add to the 101 response (``Set-Cookie``, ...).
+
+        Returns:
+            The open connection.
+
+        Raises:
+            LocalProtocolError: The request was already answered, ``subprotocol`` was not
+                offered, or an extra header is invalid. Nothing was sent.
+            ConnectionClosedError: The client went away before the answer was written
+                (code 1006); like any peer close, the server does not log it as an error.
+
+        Cancellation:
+            Writing the 101 response is shielded (a few hundred bytes, bounded by
+            ``close_timeout``), so a cancellation never leaves half a response on the
+            wire: one that arrives during the write is delivered at the next checkpoint,
+            when the connection exists (the server then closes it as usual).
+        """
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        if self._answer is not _Answer.PENDING:
+            raise LocalProtocolError(f"this request was already answered ({self._answer.value})")
+        response, extensions = self._handshake.accept(
+            subprotocol=subprotocol, extra_headers=extra_headers
+        )
+        self._claim(_Answer.ACCEPTING)
+        protocol = Connection(
+            Role.SERVER,
+            max_message_size=self._config.max_message_size,
+            extensions=extensions,
+            decode_text=self._config.decode_text,
+        )
+        info = ConnectionInfo(
+            path=self.target,
+            request_headers=self.headers,
+            response_headers=_response_headers(response),
+            subprotocol=subprotocol,
+            extensions=tuple(extensions),
+            local_address=self.local_address,
+            remote_address=self.remote_address,
+        )
+        with (
+            anyio.CancelScope(shield=True),
+            anyio.move_on_after(self._config.close_timeout) as writing,
+        ):
+            try:
+                await self._stream.send(response)
+            except _TRANSPORT_ERRORS as exc:
+                self._answer = _Answer.REJECTED
+                raise ConnectionClosedError(1006, "the client went away") from exc
+        if writing.cancelled_caught:
+            self._answer = _Answer.REJECTED
+            raise ConnectionClosedError(1006, "the client does not read")
+        connection = WebSocketConnection(self._stream, protocol, config=self._config, info=info)
+        connection._start(self._task_group, initial_data=self._handshake.extra_data)
+        self._connection = connection
+        self._answer = _Answer.ACCEPTED
+        logger.debug(
+            "%s: connection opened [%s] path %r subprotocol %r",
+            self._session_id,
+            connection.id,
+            self.target,
+            subprotocol,
+        )
+        return connection
+
+    async def reject(
+        self,
+        status_code: int,
+        *,
+        headers: Sequence[tuple[str, str]] = (),
+        body: bytes | str = b"",
+    ) -> None:
+        """Refuse the WebSocket upgrade with an HTTP response, then close the connection.
+
+        Any status is allowed: 401 with ``WWW-Authenticate``, 403, 404, a health check's
+        ``200`` with a body, a redirect, ...
+
+        Args:
+            status_code: The HTTP status (not 101).
+            headers: Response headers; ``Content-Length`` is added from ``body``.
+            body: The response body (a ``str`` is sent as UTF-8).
+
+        Raises:
+            LocalProtocolError: The request was already answered, or the status or a header
+                is invalid.
+
+        Cancellation:
+            If cancelled while writing, the connection is closed without a complete answer.
+            A client that went away is not an error: the answer is simply dropped.
+        """
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        if isinstance(body, str):
+            body = body.encode()
+        response = self._handshake.reject(status_code, headers=headers, body=body)
+        self._claim(_Answer.REJECTED)
+        await _send_and_close(self._stream, response, within=self._config.close_timeout)
+        logger.debug("%s: rejected with HTTP %d", self._session_id, status_code)
+
+    async def _reject_with(self, status_code: int, body: bytes) -> None:
+        # The server's own answers (403, 500, 503) when the handler gave none.
+        if self._answer is _Answer.PENDING:
+            await self.reject(status_code, headers=[_TEXT_PLAIN], body=body)
+
+
+def _response_headers(response: bytes) -> Headers:
+    """The header fields of the 101 response the core built (for the connection's info)."""
+    head = response.split(b"\r\n\r\n", 1)[0]
+    fields = []
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        fields.append((name.strip(), value.strip()))
+    return Headers(fields)
+
+
+async def _send_and_close(stream: ByteStream, data: bytes, *, within: float) -> None:
+    """Write an HTTP answer and close the stream, giving up after ``within`` seconds."""
+    with anyio.move_on_after(within):
+        try:
+            await stream.send(data)
+        except _TRANSPORT_ERRORS:
+            pass
+    await anyio.aclose_forcefully(stream)
+
+
+def format_address(address: Any) -> str:
+    """A socket address for logs: ``host:port``, ``[v6]:port`` or a socket path."""
+    if isinstance(address, tuple) and len(address) >= 2:
+        host, port = address[0], address[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    if isinstance(address, str):
+        return address or "unix socket"
+    return "unknown peer"
+
+
+class _Session:
+    """One accepted transport connection of a server, from ``accept()`` until it is closed."""
+
+    __slots__ = (
+        "cleanup_scope",
+        "failure",
+        "id",
+        "reading",
+        "request",
+        "scope",
+        "server",
+        "stream",
+    )
+
+    def __init__(self, server: WebSocketServer, stream: ByteStream) -> None:
+        remote = stream.extra(SocketAttribute.remote_address, None)
+        self.id = f"conn#{next(_session_ids)} {format_address(remote)}"
+        self.server = server
+        self.stream = stream
+        # Cancelled by the shutdown while the handshake is in flight, or to abort at the end.
+        self.scope = anyio.CancelScope()
+        # Shields the final answer / close handshake; the shutdown cancels it at the end.
+        self.cleanup_scope = anyio.CancelScope(shield=True)
+        # True while the request is being read (after the TLS handshake, if any): a
+        # shutdown then owes the client a 503.
+        self.reading = False
+        self.request: WebSocketRequest | None = None
+        self.failure: Exception | None = None
+
+    @property
+    def connection(self) -> WebSocketConnection | None:
+        return None if self.request is None else self.request.connection
+
+    async def run(self) -> None:
+        """Serve the connection until it is closed; never raises but cancellation."""
+        server = self.server
+        server._sessions.add(self)
+        try:
+            with self.scope:
+                await self._serve()
+        except Exception:
+            # Handler errors are caught closer to the handler; this is a bug in trio_ws.
+            logger.exception("%s: internal error", self.id)
+        finally:
+            try:
+                if self.reading and server.closing:
+                    with self.cleanup_scope:
+                        await self._refuse_unread()
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await anyio.aclose_forcefully(self.stream)
+                server._session_ended(self)
+
+    async def _refuse_unread(self) -> None:
+        """Answer 503 to a client whose request was not (completely) read."""
+        response = (
+            b"HTTP/1.1 503 Service Unavailable\r\n"
+            b"Content-Type: text/plain; charset=utf-8\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
+            % (len(_SHUTDOWN_BODY), _SHUTDOWN_BODY)
+        )
+        await _send_and_close(
+            self.stream, response, within=self.server._settings.config.close_timeout
+        )
+
+    async def _serve(self) -> None:
+        settings = self.server._settings
+        if self.server.closing:
+            # Accepted just before the listeners stopped: tell the client at once.
+            self.reading = settings.ssl_context is None
+            return
+        handshake = ServerHandshake(
+            extensions=settings.extensions, max_request_size=settings.max_request_size
+        )
+        with anyio.move_on_after(settings.config.open_timeout) as opening:
+            try:
+                request = await self._read_request(handshake)
+            except InvalidHandshake as exc:
+                self.reading = False
+                logger.debug("%s: invalid handshake (HTTP %d): %s", self.id, exc.status_code, exc)
+                body = f"{exc.reason}\n".encode()
+                response = handshake.reject(exc.status_code, headers=exc.headers, body=body)
+                await _send_and_close(self.stream, response, within=settings.config.close_timeout)
+                return
+            except _TRANSPORT_ERRORS as exc:
+                self.reading = False
+                logger.debug("%s: dropped during the opening handshake: %r", self.id, exc)
+                return
+        # Only the shutdown's cancellation skips this line: then the 503 is due.
+        self.reading = False
+        if opening.cancelled_caught:
+            logger.debug("%s: no complete request within open_timeout: dropped", self.id)
+            return
+        if request is None:
+            logger.debug("%s: closed by the client before its request was complete", self.id)
+            return
+        if not self.server._take_slot():
+            logger.debug("%s: over max_connections, answering 503", self.id)
+            response = handshake.reject(503, headers=[_TEXT_PLAIN], body=_BUSY_BODY)
+            await _send_and_close(self.stream, response, within=settings.config.close_timeout)
+            return
+        try:
+            await self._run_handler(handshake, request)
+        finally:
+            self.server._release_slot()
+
+    async def _read_request(self, handshake: ServerHandshake) -> Request | None:
+        if self.server._settings.ssl_context is not None:
+            self.stream = await TLSStream.wrap(
+                self.stream,
+                server_side=True,
+                ssl_context=self.server._settings.ssl_context,
+                # Clients commonly close without close_notify; that is not an error here.
+                standard_compatible=False,
+            )
+        self.reading = True
+        while True:
+            try:
+                data = await self.stream.receive()
+            except anyio.EndOfStream:
+                return None
+            request = handshake.receive_data(data)
+            if request is not None:
+                return request
+
+    async def _run_handler(self, handshake: ServerHandshake, request: Request) -> None:
+        stream = self.stream
+        async with open_task_group() as connection_group:
+            ws_request = WebSocketRequest(
+                stream=stream,
+                handshake=handshake,
+                request=request,
+                config=self.server._settings.config,
+                task_group=connection_group,
+                remote_address=stream.extra(SocketAttribute.remote_address, None),
+                local_address=stream.extra(SocketAttribute.local_address, None),
+                is_secure=stream.extra(TLSAttribute.ssl_object, None) is not None,
+                session_id=self.id,
+            )
+            self.request = ws_request
+            try:
+                await self._call_handler(ws_request)
+            finally:
+                with self.cleanup_scope:
+                    await self._finish(ws_request)
+                # The reader and keepalive tasks (and helper tasks) end with the connection.
+                connection_group.cancel_scope.cancel()
+
+    async def _call_handler(self, request: WebSocketRequest) -> None:
+        task_id = anyio.get_current_task().id
+        self.server._handler_tasks.add(task_id)
+        try:
+            await self.server._handler(request)
+        except ConnectionClosed as exc:
+            # The handler let the peer's close (or the shutdown's 1001) propagate: normal.
+            logger.debug("%s: handler ended by the closed connection: %s", self.id, exc)
+        except Exception as exc:
+            self.failure = exc
+            logger.error(
+                "%s: handler for %s raised %s",
+                self.id,
+                request.target,
+                type(exc).__name__,
+                exc_info=exc,
+            )
+        finally:
+            self.server._handler_tasks.discard(task_id)
+
+    async def _finish(self, request: WebSocketRequest) -> None:
+        """Give the handshake its final answer or close the connection, as the outcome says."""
+        connection = request.connection
+        if connection is not None:
+            if self.failure is not None:
+                code, reason = 1011, "internal server error"
+            elif self.server.closing:
+                code, reason = 1001, "server shutting down"
+            else:
+                code, reason = 1000, ""
+            await connection.aclose(code, reason)
+            logger.debug(
+                "%s: connection closed (code %s, reason %r)",
+                self.id,
+                connection.close_code,
+                connection.close_reason,
+            )
+            return
+        if request.answered:
+            return
+        if self.server.closing:
+            status, body = 503, _SHUTDOWN_BODY
+        elif self.failure is not None:
+            status, body = 500, b"internal server error\n"
+        else:
+            logger.debug("%s: handler returned without accepting: answering 403", self.id)
+            status, body = 403, b"forbidden\n"
+        await request._reject_with(status, body)
