@@ -1,7 +1,8 @@
 """A chat room: what one member says is relayed to every other member.
 
-Connect with ``ws://HOST:PORT/?name=YOURNAME``. ``/healthz`` answers a plain HTTP 200 for
-load balancers, without upgrading. Runs on trio (default) or asyncio::
+Connect with ``ws://HOST:PORT/?name=YOURNAME``. ``/healthz`` answers HTTP 200 for load
+balancers, to plain HTTP (``curl http://HOST:PORT/healthz``) and WebSocket probes alike.
+Runs on trio (default) or asyncio::
 
     python3 examples/chat_server.py --port 8765 [--backend asyncio]
 """
@@ -9,6 +10,7 @@ load balancers, without upgrading. Runs on trio (default) or asyncio::
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import signal
 
@@ -37,6 +39,8 @@ class ChatRoom:
         if request.path == "/healthz":
             await request.reject(200, body=f"{len(self.members)} members online\n")
             return
+        if not request.is_websocket:
+            return  # another plain HTTP request: trio_ws answers 426 Upgrade Required
         name = request.query_params.get("name", "").strip()
         if not name:
             await request.reject(400, body="add ?name=YOURNAME to the URL\n")
@@ -58,7 +62,8 @@ async def main(host: str, port: int) -> None:
     room = ChatRoom()
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with anyio.create_task_group() as tg:
-            server = await tg.start(serve_websocket, room.handler, host, port)
+            serve = functools.partial(serve_websocket, allow_plain_http=True)
+            server = await tg.start(serve, room.handler, host, port)
             print(f"chat server on ws://{host}:{server.port}/?name=YOURNAME")
             async for _ in signals:
                 tg.cancel_scope.cancel()  # members get 1001 (going away)

@@ -70,7 +70,7 @@ class TinyServer:
         await stream.send(response)
         protocol = Connection(Role.SERVER, extensions=extensions)
         config = ConnectionConfig(ping_interval=None, close_timeout=2)
-        info = ConnectionInfo(path=request.target, extensions=extensions)
+        info = ConnectionInfo(path=request.path, query=request.query, extensions=extensions)
         async with open_task_group() as tg:
             ws = WebSocketConnection(stream, protocol, config=config, info=info)
             ws._start(tg, handshake.extra_data)
@@ -106,7 +106,7 @@ async def test_echo_over_tcp_with_compression() -> None:
             url = f"ws://127.0.0.1:{server.port}/chat?room=1"
             async with open_websocket_url(url, ping_interval=None) as ws:
                 assert ws.is_client
-                assert ws.path == "/chat?room=1"
+                assert (ws.path, ws.query, ws.resource) == ("/chat", "room=1", "/chat?room=1")
                 assert ws.extensions
                 assert ws.extensions[0].name == "permessage-deflate"
                 assert ws.response_headers["Upgrade"].lower() == "websocket"

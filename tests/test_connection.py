@@ -13,6 +13,7 @@ from trio_ws import (
     ConnectionClosedError,
     ConnectionClosedOK,
     ConnectionConfig,
+    LocalProtocolError,
     WebSocketConnection,
 )
 from trio_ws._groups import open_task_group
@@ -225,10 +226,23 @@ async def test_a_pong_acknowledges_earlier_pings() -> None:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(ws.ping, b"same")
                 await anyio.wait_all_tasks_blocked()
-                with pytest.raises(ValueError, match="already waiting"):
+                with pytest.raises(LocalProtocolError, match="already waiting"):
                     await ws.ping(b"same")
                 tg.cancel_scope.cancel()
             assert ws._pings.pending == {}  # the cancelled ping stopped waiting
+
+
+async def test_over_long_ping_and_pong_raise_the_same_error() -> None:
+    with anyio.fail_after(5):
+        async with open_connection_pair() as (client, server):
+            for ws in (client, server):
+                with pytest.raises(LocalProtocolError, match="125"):
+                    await ws.ping(b"x" * 126)
+                with pytest.raises(LocalProtocolError, match="125"):
+                    await ws.pong(b"x" * 126)
+                assert ws._pings.pending == {}  # nothing half-sent
+            assert await client.ping(b"x" * 125) >= 0  # the limit itself is fine
+            await client.pong(b"x" * 125)
 
 
 async def test_ping_fails_when_the_connection_closes() -> None:
@@ -372,7 +386,7 @@ async def test_properties() -> None:
             assert not server.is_client
             assert client.id != server.id
             assert len(client.id) == 6
-            assert client.path == "/"
+            assert (client.path, client.query, client.resource) == ("/", "", "/")
             assert client.subprotocol is None
             assert client.extensions == ()
             assert len(client.request_headers) == 0

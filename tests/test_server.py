@@ -6,6 +6,7 @@ and, for Unix sockets, the ``websockets`` package's synchronous client in a thre
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import logging
@@ -26,11 +27,13 @@ from trio_ws import (
     LocalProtocolError,
     WebSocketRequest,
     WebSocketServer,
+    open_websocket_stream,
     open_websocket_url,
     serve_websocket,
     serve_websocket_listeners,
     serve_websocket_unix,
 )
+from trio_ws.testing import memory_stream_pair
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -351,7 +354,7 @@ async def test_request_inspection_and_subprotocol_choice() -> None:
             path=request.path,
             query=request.query,
             query_params=request.query_params,
-            target=request.target,
+            resource=request.resource,
             agent=request.headers.get("X-Agent"),
             cookies=request.cookies,
             remote=request.remote_address,
@@ -361,7 +364,7 @@ async def test_request_inspection_and_subprotocol_choice() -> None:
         )
         chosen = next(p for p in ("chat.v2", "chat.v1") if p in request.subprotocols)
         ws = await request.accept(subprotocol=chosen, extra_headers=[("X-Server", "trio_ws")])
-        await ws.send_message(f"{ws.subprotocol} {ws.path}")
+        await ws.send_message(f"{ws.subprotocol} {ws.path} {ws.query} {ws.resource}")
         await ws.get_message()
 
     with anyio.fail_after(10):
@@ -374,7 +377,11 @@ async def test_request_inspection_and_subprotocol_choice() -> None:
             ) as ws:
                 assert ws.subprotocol == "chat.v2"
                 assert ws.response_headers.get("X-Server") == "trio_ws"
-                assert await ws.get_message() == "chat.v2 /rooms/a%20b?user=ann&x=1"
+                assert await ws.get_message() == (
+                    "chat.v2 /rooms/a%20b user=ann&x=1 /rooms/a%20b?user=ann&x=1"
+                )
+                assert (ws.path, ws.query) == ("/rooms/a%20b", "user=ann&x=1")
+                assert ws.resource == "/rooms/a%20b?user=ann&x=1"
                 client_address = ws.local_address
                 await ws.send_message("done")
             tg.cancel_scope.cancel()
@@ -382,7 +389,7 @@ async def test_request_inspection_and_subprotocol_choice() -> None:
     assert seen["path"] == "/rooms/a%20b"
     assert seen["query"] == "user=ann&x=1"
     assert seen["query_params"] == {"user": "ann", "x": "1"}
-    assert seen["target"] == "/rooms/a%20b?user=ann&x=1"
+    assert seen["resource"] == "/rooms/a%20b?user=ann&x=1"
     assert seen["agent"] == "tests"
     assert seen["cookies"] == {"session": "abc", "theme": "dark"}
     assert seen["subprotocols"] == ("chat.v1", "chat.v2")
@@ -836,3 +843,96 @@ def test_demo_example_runs(backend: str) -> None:
     assert "alice: hello bob!" in done.stdout
     assert "closed by the server: 1001 'server shutting down'" in done.stdout
     assert "stopped cleanly" in done.stdout
+
+
+# --- server.connections -------------------------------------------------------------------
+
+
+class _HeldStream(anyio.abc.ByteStream):
+    """A server-side stream whose first send (the 101) delivers its bytes, then waits."""
+
+    def __init__(self, inner: anyio.abc.ByteStream) -> None:
+        self.inner = inner
+        self.release = anyio.Event()
+        self.sends = 0
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        return await self.inner.receive(max_bytes)
+
+    async def send(self, item: bytes) -> None:
+        self.sends += 1
+        await self.inner.send(item)
+        if self.sends == 1:
+            await self.release.wait()
+
+    async def send_eof(self) -> None:
+        await self.inner.send_eof()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class _OneStreamListener(anyio.abc.Listener[anyio.abc.ByteStream]):
+    """Hands out one prepared stream, then waits until closed."""
+
+    def __init__(self, stream: anyio.abc.ByteStream) -> None:
+        self.stream: anyio.abc.ByteStream | None = stream
+        self.closed = anyio.Event()
+
+    async def accept(self) -> anyio.abc.ByteStream:
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            return stream
+        await self.closed.wait()
+        raise anyio.ClosedResourceError
+
+    async def serve(self, handler: Any, task_group: TaskGroup | None = None) -> None:
+        raise NotImplementedError  # pragma: no cover (the server calls accept())
+
+    async def aclose(self) -> None:
+        self.closed.set()
+
+
+@pytest.mark.anyio
+async def test_connection_is_listed_before_the_client_sees_the_101() -> None:
+    client_stream, server_stream = memory_stream_pair()
+    held = _HeldStream(server_stream)
+
+    async def handler(request: WebSocketRequest) -> None:
+        await echo(request)
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            server: WebSocketServer = await tg.start(
+                serve_websocket_listeners, handler, [_OneStreamListener(held)]
+            )
+            async with open_websocket_stream(client_stream, host="h") as ws:
+                # The client has the 101 while the server's write of it has not returned.
+                assert held.sends == 1
+                assert not held.release.is_set()
+                assert len(server.connections) == 1
+                listed = server.connections[0]
+                assert not listed.closed
+                assert not listed.is_client
+                held.release.set()
+                await ws.send_message("after")
+                assert await ws.get_message() == "after"
+                assert server.connections == [listed]
+            tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_connections_lists_each_open_connection_over_tcp() -> None:
+    async def handler(request: WebSocketRequest) -> None:
+        await echo(request)
+
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            server = await start_server(tg, handler)
+            async with contextlib.AsyncExitStack() as stack:
+                for count in range(1, 21):
+                    ws = await stack.enter_async_context(open_websocket_url(url(server)))
+                    assert len(server.connections) == count
+                await ws.send_message("x")
+                assert await ws.get_message() == "x"
+            tg.cancel_scope.cancel()

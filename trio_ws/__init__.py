@@ -7,21 +7,29 @@ decides when the connection closes. The same code runs on asyncio through anyio.
 from __future__ import annotations
 
 from ._client import (
+    ClientOptions as ClientOptions,
     connect_websocket as connect_websocket,
+    connect_websocket_stream as connect_websocket_stream,
     connect_websocket_url as connect_websocket_url,
     open_websocket as open_websocket,
+    open_websocket_stream as open_websocket_stream,
     open_websocket_url as open_websocket_url,
 )
+from ._compression import Compression as Compression
 from ._config import ConnectionConfig as ConnectionConfig
 from ._connection import (
+    Address as Address,
     ConnectionTaskGroup as ConnectionTaskGroup,
     WebSocketConnection as WebSocketConnection,
 )
 from ._request import WebSocketRequest as WebSocketRequest
 from ._server import (
+    Handler as Handler,
+    ServerOptions as ServerOptions,
     WebSocketServer as WebSocketServer,
     serve_websocket as serve_websocket,
     serve_websocket_listeners as serve_websocket_listeners,
+    serve_websocket_stream as serve_websocket_stream,
     serve_websocket_unix as serve_websocket_unix,
 )
 from ._version import __version__ as __version__
@@ -43,7 +51,10 @@ from .sansio._errors import (
 from .sansio._frames import CloseCode as CloseCode
 
 __all__ = [
+    "Address",
+    "ClientOptions",
     "CloseCode",
+    "Compression",
     "ConnectionConfig",
     "ConnectionTaskGroup",
     "ConnectionClosed",
@@ -51,6 +62,7 @@ __all__ = [
     "ConnectionClosedOK",
     "ConnectionRejected",
     "HandshakeError",
+    "Handler",
     "HandshakeTimeout",
     "InternalError",
     "InvalidHandshake",
@@ -58,16 +70,20 @@ __all__ = [
     "LocalProtocolError",
     "ProtocolError",
     "RemoteProtocolError",
+    "ServerOptions",
     "WebSocketConnection",
     "WebSocketError",
     "WebSocketRequest",
     "WebSocketServer",
     "__version__",
     "connect_websocket",
+    "connect_websocket_stream",
     "connect_websocket_url",
     "open_websocket",
+    "open_websocket_stream",
     "open_websocket_url",
     "serve_websocket",
     "serve_websocket_listeners",
+    "serve_websocket_stream",
     "serve_websocket_unix",
 ]

@@ -17,44 +17,59 @@ from __future__ import annotations
 
 import ssl
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, TypedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 import anyio
+import anyio.abc
+from anyio.streams.tls import TLSStream
 
+from ._compression import Compression, client_factories
 from ._config import ConnectionConfig
 from ._connection import ConnectionInfo, WebSocketConnection
 from ._groups import open_task_group
 from ._reader import RECEIVE_SIZE
+from ._streams import as_byte_stream
 from ._url import parse_url
 from .sansio import ClientHandshake, Connection, Headers, Role
 from .sansio._errors import HandshakeTimeout, InvalidHandshake
-from .sansio.extensions.permessage_deflate import client_extensions
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping, Sequence
 
+    import trio
     from anyio.abc import ByteStream, TaskGroup
     from typing_extensions import Unpack
 
-    from .sansio import HandshakeAccepted
+    from .sansio import ClientExtensionFactory, HandshakeAccepted
 
 __all__ = [
     "ClientOptions",
     "connect_websocket",
+    "connect_websocket_stream",
     "connect_websocket_url",
     "open_websocket",
+    "open_websocket_stream",
     "open_websocket_url",
 ]
 
 
 class ClientOptions(TypedDict, total=False):
-    """Keyword options shared by every client function (see :func:`connect_websocket`)."""
+    """The keyword options every client function accepts (``**options``).
+
+    Each one is described in :func:`connect_websocket`, which spells them all out. For type
+    checkers, so that a dict of options can be built and passed around::
+
+        options: ClientOptions = {"compression": None, "ping_interval": None}
+        async with open_websocket_url(url, **options) as ws:
+            ...
+    """
 
     ssl_context: ssl.SSLContext | None
     subprotocols: Sequence[str]
     extra_headers: Mapping[str, str] | Sequence[tuple[str, str]]
     origin: str | None
-    compression: str | None
+    compression: Compression | Literal["deflate"] | None
     max_message_size: int | None
     max_queue: int
     write_high_water: int
@@ -63,6 +78,54 @@ class ClientOptions(TypedDict, total=False):
     open_timeout: float
     close_timeout: float
     decode_text: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Settings:
+    """The client options, validated once."""
+
+    config: ConnectionConfig
+    ssl_context: ssl.SSLContext | None
+    subprotocols: Sequence[str]
+    extra_headers: Mapping[str, str] | Sequence[tuple[str, str]]
+    origin: str | None
+    extensions: Sequence[ClientExtensionFactory]
+
+
+def _settings(
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    subprotocols: Sequence[str] = (),
+    extra_headers: Mapping[str, str] | Sequence[tuple[str, str]] = (),
+    origin: str | None = None,
+    compression: Compression | Literal["deflate"] | None = "deflate",
+    max_message_size: int | None = 2**20,
+    max_queue: int = 16,
+    write_high_water: int = 2**16,
+    ping_interval: float | None = 20.0,
+    ping_timeout: float | None = 20.0,
+    open_timeout: float = 10.0,
+    close_timeout: float = 10.0,
+    decode_text: bool = True,
+) -> _Settings:
+    config = ConnectionConfig(
+        max_message_size=max_message_size,
+        max_queue=max_queue,
+        write_high_water=write_high_water,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+        close_timeout=close_timeout,
+        open_timeout=open_timeout,
+        decode_text=decode_text,
+    )
+    return _Settings(
+        config=config,
+        ssl_context=ssl_context,
+        subprotocols=subprotocols,
+        extra_headers=extra_headers,
+        origin=origin,
+        extensions=client_factories(compression),
+    )
 
 
 def _request_headers(request: bytes) -> Headers:
@@ -106,7 +169,7 @@ async def connect_websocket(
     subprotocols: Sequence[str] = (),
     extra_headers: Mapping[str, str] | Sequence[tuple[str, str]] = (),
     origin: str | None = None,
-    compression: str | None = "deflate",
+    compression: Compression | Literal["deflate"] | None = "deflate",
     max_message_size: int | None = 2**20,
     max_queue: int = 16,
     write_high_water: int = 2**16,
@@ -132,13 +195,15 @@ async def connect_websocket(
         subprotocols: Subprotocols to offer, most preferred first.
         extra_headers: More request headers (``Authorization``, ``Cookie``, ...).
         origin: The ``Origin`` header, if any.
-        compression: ``"deflate"`` to offer permessage-deflate, ``None`` for none.
+        compression: ``"deflate"`` to offer permessage-deflate with the default settings,
+            a :class:`~trio_ws.Compression` to choose them, ``None`` for no compression.
         max_message_size: The largest message accepted (1009 beyond); ``None``: no limit.
         max_queue: Received messages waiting for ``get_message()`` before the
             connection stops reading (backpressure).
         write_high_water: Buffered outgoing bytes above which ``send_message`` waits.
         ping_interval: Seconds between keepalive pings; ``None`` disables them.
-        ping_timeout: Seconds without a pong (or any byte) before failing with 1011.
+        ping_timeout: Seconds without a pong (or any byte) before failing with 1011;
+            ``None`` to wait forever.
         open_timeout: Seconds for connecting and the opening handshake together.
         close_timeout: Seconds to wait for the closing handshake.
         decode_text: ``False`` to receive text messages as UTF-8 ``bytes``.
@@ -153,61 +218,103 @@ async def connect_websocket(
         InvalidHandshake: The server's answer was invalid, or it closed the connection.
         OSError: The TCP connection (or the TLS handshake) failed.
         LocalProtocolError: An argument cannot be sent in a valid request.
+        ValueError: An invalid option.
 
     Cancellation:
         Safe: if cancelled, nothing is left open.
     """
-    config = ConnectionConfig(
+    settings = _settings(
+        ssl_context=ssl_context,
+        subprotocols=subprotocols,
+        extra_headers=extra_headers,
+        origin=origin,
+        compression=compression,
         max_message_size=max_message_size,
         max_queue=max_queue,
         write_high_water=write_high_water,
         ping_interval=ping_interval,
         ping_timeout=ping_timeout,
-        close_timeout=close_timeout,
         open_timeout=open_timeout,
+        close_timeout=close_timeout,
         decode_text=decode_text,
     )
-    if use_ssl and ssl_context is None:
-        ssl_context = ssl.create_default_context()
-    secure = ssl_context is not None
+    if use_ssl and settings.ssl_context is None:
+        settings = _with_tls(settings, ssl.create_default_context())
+    return await _connect(task_group, settings, host=host, port=port, resource=resource)
+
+
+def _with_tls(settings: _Settings, ssl_context: ssl.SSLContext) -> _Settings:
+    return _Settings(
+        config=settings.config,
+        ssl_context=ssl_context,
+        subprotocols=settings.subprotocols,
+        extra_headers=settings.extra_headers,
+        origin=settings.origin,
+        extensions=settings.extensions,
+    )
+
+
+async def _connect(
+    task_group: TaskGroup,
+    settings: _Settings,
+    *,
+    host: str,
+    port: int | None,
+    resource: str,
+    stream: ByteStream | None = None,
+) -> WebSocketConnection:
+    """Open the transport unless ``stream`` is given, run the handshake, start the tasks."""
+    config = settings.config
+    ssl_context = settings.ssl_context
     handshake = ClientHandshake(
         host,
         resource,
         port=port,
-        secure=secure,
-        subprotocols=subprotocols,
-        extensions=client_extensions(compression),
-        extra_headers=extra_headers,
-        origin=origin,
+        secure=ssl_context is not None,
+        subprotocols=settings.subprotocols,
+        extensions=settings.extensions,
+        extra_headers=settings.extra_headers,
+        origin=settings.origin,
     )
-    with anyio.move_on_after(open_timeout) as timeout_scope:
-        if ssl_context is not None:
-            stream: ByteStream = await anyio.connect_tcp(
-                host,
-                port,
-                ssl_context=ssl_context,
-                tls_hostname=host,
-                tls_standard_compatible=False,
-            )
-        else:
-            stream = await anyio.connect_tcp(host, port)
+    with anyio.move_on_after(config.open_timeout) as timeout_scope:
         try:
+            if stream is None:
+                assert port is not None
+                if ssl_context is not None:
+                    stream = await anyio.connect_tcp(
+                        host,
+                        port,
+                        ssl_context=ssl_context,
+                        tls_hostname=host,
+                        tls_standard_compatible=False,
+                    )
+                else:
+                    stream = await anyio.connect_tcp(host, port)
+            elif ssl_context is not None:
+                stream = await TLSStream.wrap(
+                    stream, hostname=host, ssl_context=ssl_context, standard_compatible=False
+                )
             accepted, request_headers = await _handshake(stream, handshake)
         except BaseException:
-            await anyio.aclose_forcefully(stream)
+            if stream is not None:
+                await anyio.aclose_forcefully(stream)
             raise
     if timeout_scope.cancelled_caught:
+        where = host if port is None else f"{host}:{port}"
         raise HandshakeTimeout(
-            f"connecting to {host}:{port} and the handshake took over {open_timeout} s"
+            f"connecting to {where} and the handshake took over {config.open_timeout} s"
         )
+    assert stream is not None  # set above, or the handshake raised
     protocol = Connection(
         Role.CLIENT,
-        max_message_size=max_message_size,
+        max_message_size=config.max_message_size,
         extensions=accepted.extensions,
-        decode_text=decode_text,
+        decode_text=config.decode_text,
     )
+    path, _, query = resource.partition("?")
     info = ConnectionInfo(
-        path=resource,
+        path=path,
+        query=query,
         request_headers=request_headers,
         response_headers=accepted.headers,
         subprotocol=accepted.subprotocol,
@@ -216,6 +323,51 @@ async def connect_websocket(
     ws = WebSocketConnection(stream, protocol, config=config, info=info)
     ws._start(task_group, accepted.extra_data)
     return ws
+
+
+async def connect_websocket_stream(
+    task_group: TaskGroup,
+    stream: anyio.abc.ByteStream | trio.abc.Stream,
+    *,
+    host: str,
+    resource: str = "/",
+    port: int | None = None,
+    **options: Unpack[ClientOptions],
+) -> WebSocketConnection:
+    """Run a WebSocket client over a byte stream the caller already has.
+
+    For transports that :func:`connect_websocket` does not open itself: a tunnel through
+    a proxy, a Unix socket, an in-memory stream in tests
+    (:func:`trio_ws.testing.memory_stream_pair`)... The connection's tasks run in
+    ``task_group``, as with :func:`connect_websocket`.
+
+    Args:
+        task_group: A trio nursery or anyio task group that outlives the connection.
+        stream: An ``anyio.abc.ByteStream`` or a ``trio.abc.Stream``. The connection owns
+            it from this call on: it is closed with the connection, or at once if the
+            handshake fails.
+        host: The server's name, for the ``Host`` header (and the TLS server name).
+        resource: The request target: path and optional ``?query``, percent-encoded.
+        port: The port to put in the ``Host`` header, if any.
+        **options: As for :func:`connect_websocket`. With ``ssl_context``, TLS runs over
+            ``stream`` (verified against ``host``); ``open_timeout`` bounds the TLS and
+            WebSocket handshakes.
+
+    Returns:
+        The open connection.
+
+    Raises:
+        TypeError: ``stream`` is not a byte stream.
+        HandshakeError: As for :func:`connect_websocket`.
+
+    Cancellation:
+        Safe: if cancelled, the stream is closed and nothing is left running.
+    """
+    settings = _settings(**options)
+    byte_stream = as_byte_stream(stream)
+    return await _connect(
+        task_group, settings, host=host, port=port, resource=resource, stream=byte_stream
+    )
 
 
 def _url_arguments(url: str, options: ClientOptions) -> tuple[str, int, str, bool, ClientOptions]:
@@ -282,15 +434,51 @@ async def open_websocket(
     """
     async with open_task_group() as task_group:
         ws = await connect_websocket(task_group, host, port, resource, use_ssl=use_ssl, **options)
-        try:
+        async with _closing(ws):
             yield ws
-        except anyio.get_cancelled_exc_class():
-            await ws.aclose(1001)
-            raise
-        except BaseException:
-            await ws.aclose(1011)
-            raise
-        await ws.aclose(1000)
+
+
+@asynccontextmanager
+async def _closing(ws: WebSocketConnection) -> AsyncIterator[None]:
+    """Close ``ws`` when the block ends: 1000, 1001 for a cancellation, 1011 for an error."""
+    try:
+        yield
+    except anyio.get_cancelled_exc_class():
+        await ws.aclose(1001)
+        raise
+    except BaseException:
+        await ws.aclose(1011)
+        raise
+    await ws.aclose(1000)
+
+
+@asynccontextmanager
+async def open_websocket_stream(
+    stream: anyio.abc.ByteStream | trio.abc.Stream,
+    *,
+    host: str,
+    resource: str = "/",
+    port: int | None = None,
+    **options: Unpack[ClientOptions],
+) -> AsyncIterator[WebSocketConnection]:
+    """Run a WebSocket client over ``stream`` for the duration of an ``async with`` block.
+
+    The stream-based twin of :func:`open_websocket` (same lifetime and exceptions); the
+    arguments are those of :func:`connect_websocket_stream`.
+
+    Example::
+
+        left, right = trio_ws.testing.memory_stream_pair()
+        ...  # serve the other end: trio_ws.serve_websocket_stream(handler, right)
+        async with open_websocket_stream(left, host="test") as ws:
+            await ws.send_message("hello")
+    """
+    async with open_task_group() as task_group:
+        ws = await connect_websocket_stream(
+            task_group, stream, host=host, resource=resource, port=port, **options
+        )
+        async with _closing(ws):
+            yield ws
 
 
 @asynccontextmanager

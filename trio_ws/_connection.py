@@ -14,7 +14,7 @@ import secrets
 from collections.abc import AsyncIterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, TypeAlias, Union
 
 import anyio
 from anyio.abc import SocketAttribute
@@ -26,7 +26,12 @@ from ._messages import MessageQueue
 from ._reader import read_until_closed, run_reader
 from ._writer import Writer
 from .sansio import ConnectionState, Headers, Role
-from .sansio._errors import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
+from .sansio._errors import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    LocalProtocolError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
@@ -41,9 +46,9 @@ __all__ = ["Address", "ConnectionInfo", "ConnectionTaskGroup", "WebSocketConnect
 
 logger = logging.getLogger("trio_ws")
 
-#: A socket address: ``(host, port)`` for TCP, a path for a Unix socket.
-Address = Union[tuple[str, int], str]  # noqa: UP007 (a runtime alias on Python 3.10)
-Message = Union[str, bytes]  # noqa: UP007
+#: A socket address, as the socket reports it: ``(host, port)`` for IPv4,
+#: ``(host, port, flowinfo, scope_id)`` for IPv6, a path (``str``) for a Unix socket.
+Address: TypeAlias = Union[tuple[Any, ...], str]  # noqa: UP007 (a runtime alias on Python 3.10)
 
 _OPEN = ConnectionState.OPEN
 _CLOSED = ConnectionState.CLOSED
@@ -55,7 +60,9 @@ class ConnectionInfo:
     """What the opening handshake learned, handed to the connection by client or server.
 
     Attributes:
-        path: The request target: the path plus ``?query`` if any.
+        path: The path of the request target, percent-encoded (``/chat``).
+        query: The query of the request target without ``?``, percent-encoded; ``""``
+            when there is none.
         request_headers: The headers of the client's upgrade request.
         response_headers: The headers of the server's 101 response.
         subprotocol: The negotiated subprotocol, if any.
@@ -65,6 +72,7 @@ class ConnectionInfo:
     """
 
     path: str = "/"
+    query: str = ""
     request_headers: Headers = field(default_factory=Headers)
     response_headers: Headers = field(default_factory=Headers)
     subprotocol: str | None = None
@@ -138,10 +146,10 @@ class WebSocketConnection:
                 self._run_task, run_keepalive, self, interval, timeout, name=f"{name} keepalive"
             )
         logger.debug(
-            "[%s] open (%s) path %r, subprotocol %r",
+            "[%s] open (%s) resource %r, subprotocol %r",
             self._id,
             "client" if self.is_client else "server",
-            self._info.path,
+            self.resource,
             self._info.subprotocol,
         )
 
@@ -253,7 +261,7 @@ class WebSocketConnection:
 
     # ---------------------------------------------------------------- receiving
 
-    async def get_message(self) -> Message:
+    async def get_message(self) -> str | bytes:
         """Receive the next message: ``str`` for text, ``bytes`` for binary.
 
         Returns at once when a message is already waiting. Text comes as ``bytes`` when
@@ -281,7 +289,7 @@ class WebSocketConnection:
     def __aiter__(self) -> WebSocketConnection:
         return self
 
-    async def __anext__(self) -> Message:
+    async def __anext__(self) -> str | bytes:
         """The next message; the iteration ends quietly on a normal closure.
 
         Raises:
@@ -322,7 +330,11 @@ class WebSocketConnection:
             raise self._closed_error()
 
     async def send_message(
-        self, message: str | bytes | bytearray | memoryview, *, text: bool | None = None
+        self,
+        message: str | bytes | bytearray | memoryview,
+        *,
+        text: bool | None = None,
+        compress: bool | None = None,
     ) -> None:
         """Send one message.
 
@@ -333,6 +345,11 @@ class WebSocketConnection:
             message: The message: a ``str`` is sent as text, bytes-like as binary.
             text: Override the kind: ``True`` sends bytes as a text message (taken as
                 valid UTF-8, for relays), ``False`` sends a ``str`` as binary (UTF-8).
+            compress: When permessage-deflate was negotiated: ``False`` sends this
+                message uncompressed (data that is already compressed, or a secret next
+                to attacker-controlled data), ``True`` compresses it whatever its size,
+                ``None`` compresses it if it is at least ``min_size`` bytes (see
+                :class:`~trio_ws.Compression`). Ignored without compression.
 
         Raises:
             ConnectionClosed: The connection is closed or closing.
@@ -347,9 +364,10 @@ class WebSocketConnection:
         if text is None:
             text = isinstance(message, str)
         if text:
-            protocol.send_text(message if isinstance(message, str) else bytes(message))
+            data = message if isinstance(message, str) else bytes(message)
+            protocol.send_text(data, compress=compress)
         else:
-            protocol.send_binary(message)
+            protocol.send_binary(message, compress=compress)
         self._writer.wake()
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
@@ -365,6 +383,7 @@ class WebSocketConnection:
         parts: Iterable[str | bytes] | AsyncIterable[str | bytes],
         *,
         text: bool | None = None,
+        compress: bool | None = None,
     ) -> None:
         """Send one message in fragments, one frame per part (a stream of unknown size).
 
@@ -376,6 +395,8 @@ class WebSocketConnection:
                 be ``str`` or bytes.
             text: Whether the message is text; ``None`` decides from the first part's type
                 (an empty ``parts`` then sends an empty binary message).
+            compress: As for :meth:`send_message`, for the whole message; with ``None``
+                the size of the first part decides.
 
         Raises:
             ConnectionClosed: The connection is closed or closing.
@@ -397,7 +418,9 @@ class WebSocketConnection:
                 await self._writer.wait_for_space()
             if self._protocol.state is not _OPEN or self._writer.stopped:
                 raise self._closed_error()
-            self._protocol.send_fragment(data, text=bool(kind), fin=fin)
+            self._protocol.send_fragment(
+                data, text=bool(kind), fin=fin, compress=None if started else compress
+            )
             started = True
             self._writer.wake()
 
@@ -434,7 +457,7 @@ class WebSocketConnection:
         if payload is None:
             payload = tracker.new_payload()
         elif len(payload) > 125:
-            raise ValueError("a ping payload is at most 125 bytes")
+            raise LocalProtocolError("a ping payload is at most 125 bytes")
         ping = tracker.add(bytes(payload))
         self._protocol.send_ping(payload)
         self._writer.wake()
@@ -455,7 +478,8 @@ class WebSocketConnection:
 
         Raises:
             ConnectionClosed: The connection closed before the pong arrived.
-            ValueError: A ping with this payload is already waiting, or it is too long.
+            LocalProtocolError: ``payload`` is over 125 bytes, or a ping with the same
+                payload is already waiting for its pong.
 
         Cancellation:
             Safe: the ping may have been sent, its pong is then ignored.
@@ -550,8 +574,19 @@ class WebSocketConnection:
 
     @property
     def path(self) -> str:
-        """The request target: path plus ``?query``."""
+        """The path of the request, percent-encoded, without the query (``/chat``)."""
         return self._info.path
+
+    @property
+    def query(self) -> str:
+        """The query string of the request without ``?``, percent-encoded; ``""`` if none."""
+        return self._info.query
+
+    @property
+    def resource(self) -> str:
+        """The resource name: :attr:`path` plus ``?`` and :attr:`query` if there is one."""
+        info = self._info
+        return f"{info.path}?{info.query}" if info.query else info.path
 
     @property
     def request_headers(self) -> Headers:

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from .sansio._errors import LocalProtocolError
+
 if TYPE_CHECKING:
     from ._connection import WebSocketConnection
 
@@ -64,10 +66,12 @@ class PingTracker:
         """Track a ping that was just queued.
 
         Raises:
-            ValueError: a ping with the same payload is still waiting for its pong.
+            LocalProtocolError: a ping with the same payload is still waiting for its pong.
         """
         if payload in self.pending:
-            raise ValueError(f"a ping with payload {payload!r} is already waiting for a pong")
+            raise LocalProtocolError(
+                f"a ping with payload {payload!r} is already waiting for a pong"
+            )
         ping = PendingPing(payload, anyio.current_time())
         self.pending[payload] = ping
         self._unwritten.append(ping)

@@ -9,10 +9,14 @@ the path, query, headers, cookies, peer address and offered subprotocols before 
   server opened for this connection;
 - :meth:`WebSocketRequest.reject` answers any other HTTP status with headers and a body.
 
+With ``allow_plain_http=True``, plain HTTP ``GET``/``HEAD`` requests (no ``Upgrade``)
+reach the handler too, with ``is_websocket`` false; they can only be rejected (a health
+check's 200, a redirect...).
+
 :class:`_Session` drives one accepted connection for the server: TLS and the request
 (bounded by ``open_timeout``), the handler, then the outcome's answer (403 when the
-handler gave none, 500 when it crashed first, 503 during shutdown) or close code (1000,
-1011, 1001 during shutdown).
+handler gave none, 426 for a plain HTTP request it left unanswered, 500 when it crashed
+first, 503 during shutdown) or close code (1000, 1011, 1001 during shutdown).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import anyio
 from anyio.abc import SocketAttribute
 from anyio.streams.tls import TLSAttribute, TLSStream
 
-from ._connection import ConnectionInfo, WebSocketConnection
+from ._connection import Address, ConnectionInfo, WebSocketConnection
 from ._groups import open_task_group
 from .sansio import Connection, Role
 from .sansio._errors import (
@@ -47,7 +51,7 @@ if TYPE_CHECKING:
 
     from ._config import ConnectionConfig
     from ._server import WebSocketServer
-    from .sansio._handshake import Request
+    from .sansio._handshake import HeaderInput, Request
 
 __all__ = ["WebSocketRequest"]
 
@@ -63,6 +67,7 @@ _TRANSPORT_ERRORS = (
 
 _SHUTDOWN_BODY = b"the server is shutting down\n"
 _BUSY_BODY = b"the server has too many connections\n"
+_UPGRADE_BODY = b"this is a WebSocket endpoint: upgrade required\n"
 _TEXT_PLAIN = ("Content-Type", "text/plain; charset=utf-8")
 
 _session_ids = itertools.count(1)
@@ -83,9 +88,14 @@ class WebSocketRequest:
     never construct it. Call exactly one of :meth:`accept` or :meth:`reject`.
 
     Attributes:
+        method: ``"GET"``; ``"HEAD"`` is possible for a plain HTTP request.
+        is_websocket: ``True`` for a WebSocket upgrade request. ``False`` for a plain HTTP
+            request, which reaches the handler only when the server runs with
+            ``allow_plain_http=True``; it can only be answered with :meth:`reject`.
         path: The request path, percent-encoded as received (``/chat/room%201``).
         query: The query string without ``?`` (``""`` when absent).
-        target: The full request target, path plus ``?query``.
+        resource: The path plus ``?query`` when there is a query (RFC 6455's "resource
+            name"), as :attr:`WebSocketConnection.resource <trio_ws.WebSocketConnection.resource>`.
         headers: The request headers (a case-insensitive, read-only multi-dict).
         subprotocols: The subprotocols the client offered, in its order of preference.
         extensions: The extensions the client offered, as ``(name, parameters)`` pairs.
@@ -116,20 +126,23 @@ class WebSocketRequest:
         self._session_id = session_id
         self._answer = _Answer.PENDING
         self._connection: WebSocketConnection | None = None
+        self.method: str = request.method
+        self.is_websocket: bool = request.is_websocket
         self.path: str = request.path
         self.query: str = request.query
-        self.target: str = request.target
+        self.resource: str = f"{request.path}?{request.query}" if request.query else request.path
         self.headers: Headers = request.headers
         self.subprotocols: tuple[str, ...] = tuple(request.subprotocols)
         self.extensions: tuple[tuple[str, list[tuple[str, str | None]]], ...] = tuple(
             request.extensions
         )
-        self.remote_address: Any = remote_address
-        self.local_address: Any = local_address
+        self.remote_address: Address | None = remote_address
+        self.local_address: Address | None = local_address
         self.is_secure: bool = is_secure
 
     def __repr__(self) -> str:
-        return f"<WebSocketRequest {self._session_id} {self.target!r} {self._answer.value}>"
+        kind = "" if self.is_websocket else f" plain HTTP {self.method}"
+        return f"<WebSocketRequest {self._session_id}{kind} {self.resource!r} {self._answer.value}>"
 
     @property
     def query_params(self) -> dict[str, str]:
@@ -171,7 +184,7 @@ class WebSocketRequest:
         self,
         *,
         subprotocol: str | None = None,
-        extra_headers: Sequence[tuple[str, str]] = (),
+        extra_headers: HeaderInput = (),
     ) -> WebSocketConnection:
         """Accept the handshake: answer 101 and return the WebSocket connection.
 
@@ -179,16 +192,23 @@ class WebSocketRequest:
         server opened for this connection; it is closed with 1000 when the handler returns
         and with 1011 when it raises.
 
+        The connection is listed in :attr:`WebSocketServer.connections
+        <trio_ws.WebSocketServer.connections>` before the 101 response is written, so a
+        client that completed its handshake always finds it there.
+
         Args:
             subprotocol: One of :attr:`subprotocols` to select, or ``None`` for none.
-            extra_headers: Headers to add to the 101 response (``Set-Cookie``, ...).
+            extra_headers: Headers to add to the 101 response (``Set-Cookie``, ...), as a
+                mapping or as ``(name, value)`` pairs.
 
         Returns:
             The open connection.
 
         Raises:
-            LocalProtocolError: The request was already answered, ``subprotocol`` was not
-                offered, or an extra header is invalid. Nothing was sent.
+            LocalProtocolError: The request is a plain HTTP request (:attr:`is_websocket`
+                is false: answer it with :meth:`reject`), it was already answered,
+                ``subprotocol`` was not offered, or an extra header is invalid. Nothing
+                was sent.
             ConnectionClosedError: The client went away before the answer was written
                 (code 1006); like any peer close, the server does not log it as an error.
 
@@ -201,6 +221,11 @@ class WebSocketRequest:
         await anyio.lowlevel.checkpoint_if_cancelled()
         if self._answer is not _Answer.PENDING:
             raise LocalProtocolError(f"this request was already answered ({self._answer.value})")
+        if not self.is_websocket:
+            raise LocalProtocolError(
+                f"a plain HTTP {self.method} request (no Upgrade: websocket) cannot be "
+                "accepted as a WebSocket connection: answer it with reject()"
+            )
         response, extensions = self._handshake.accept(
             subprotocol=subprotocol, extra_headers=extra_headers
         )
@@ -212,7 +237,8 @@ class WebSocketRequest:
             decode_text=self._config.decode_text,
         )
         info = ConnectionInfo(
-            path=self.target,
+            path=self.path,
+            query=self.query,
             request_headers=self.headers,
             response_headers=_response_headers(response),
             subprotocol=subprotocol,
@@ -220,27 +246,33 @@ class WebSocketRequest:
             local_address=self.local_address,
             remote_address=self.remote_address,
         )
+        connection = WebSocketConnection(self._stream, protocol, config=self._config, info=info)
+        # Listed (through self.connection) before the 101 leaves: once the client sees the
+        # 101, server.connections has it. The connection's writer sends the 101 first, so
+        # a close from the shutdown can only follow it.
+        self._connection = connection
+        connection._writer.write_first(response)
+        connection._start(self._task_group, initial_data=self._handshake.extra_data)
         with (
             anyio.CancelScope(shield=True),
             anyio.move_on_after(self._config.close_timeout) as writing,
         ):
-            try:
-                await self._stream.send(response)
-            except _TRANSPORT_ERRORS as exc:
-                self._answer = _Answer.REJECTED
-                raise ConnectionClosedError(1006, "the client went away") from exc
-        if writing.cancelled_caught:
+            await connection._writer.flush()
+        cause = connection._close_cause  # set when writing failed
+        if writing.cancelled_caught or (connection._writer.stopped and cause is not None):
+            with anyio.CancelScope(shield=True):
+                await connection._abort()
+            self._connection = None
             self._answer = _Answer.REJECTED
-            raise ConnectionClosedError(1006, "the client does not read")
-        connection = WebSocketConnection(self._stream, protocol, config=self._config, info=info)
-        connection._start(self._task_group, initial_data=self._handshake.extra_data)
-        self._connection = connection
+            if writing.cancelled_caught:
+                raise ConnectionClosedError(1006, "the client does not read")
+            raise ConnectionClosedError(1006, "the client went away") from cause
         self._answer = _Answer.ACCEPTED
         logger.debug(
-            "%s: connection opened [%s] path %r subprotocol %r",
+            "%s: connection opened [%s] resource %r subprotocol %r",
             self._session_id,
             connection.id,
-            self.target,
+            self.resource,
             subprotocol,
         )
         return connection
@@ -249,17 +281,20 @@ class WebSocketRequest:
         self,
         status_code: int,
         *,
-        headers: Sequence[tuple[str, str]] = (),
+        headers: HeaderInput = (),
         body: bytes | str = b"",
     ) -> None:
-        """Refuse the WebSocket upgrade with an HTTP response, then close the connection.
+        """Answer with an HTTP response instead of upgrading, then close the connection.
 
         Any status is allowed: 401 with ``WWW-Authenticate``, 403, 404, a health check's
-        ``200`` with a body, a redirect, ...
+        ``200`` with a body, a redirect, ... This is also how a plain HTTP request
+        (:attr:`is_websocket` false) is answered; for a ``HEAD`` request the body is left
+        out (``Content-Length`` still gives its size).
 
         Args:
-            status_code: The HTTP status (not 101).
-            headers: Response headers; ``Content-Length`` is added from ``body``.
+            status_code: The HTTP status, 200 to 599.
+            headers: Response headers, as a mapping or as ``(name, value)`` pairs;
+                ``Content-Length`` and ``Connection: close`` are added.
             body: The response body (a ``str`` is sent as UTF-8).
 
         Raises:
@@ -278,10 +313,12 @@ class WebSocketRequest:
         await _send_and_close(self._stream, response, within=self._config.close_timeout)
         logger.debug("%s: rejected with HTTP %d", self._session_id, status_code)
 
-    async def _reject_with(self, status_code: int, body: bytes) -> None:
-        # The server's own answers (403, 500, 503) when the handler gave none.
+    async def _reject_with(
+        self, status_code: int, body: bytes, headers: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        # The server's own answers (403, 426, 500, 503) when the handler gave none.
         if self._answer is _Answer.PENDING:
-            await self.reject(status_code, headers=[_TEXT_PLAIN], body=body)
+            await self.reject(status_code, headers=[_TEXT_PLAIN, *headers], body=body)
 
 
 def _response_headers(response: bytes) -> Headers:
@@ -318,6 +355,7 @@ class _Session:
     """One accepted transport connection of a server, from ``accept()`` until it is closed."""
 
     __slots__ = (
+        "cancelled",
         "cleanup_scope",
         "failure",
         "id",
@@ -342,6 +380,7 @@ class _Session:
         self.reading = False
         self.request: WebSocketRequest | None = None
         self.failure: Exception | None = None
+        self.cancelled = False  # the handler was cancelled (serve_websocket_stream's caller)
 
     @property
     def connection(self) -> WebSocketConnection | None:
@@ -386,7 +425,9 @@ class _Session:
             self.reading = settings.ssl_context is None
             return
         handshake = ServerHandshake(
-            extensions=settings.extensions, max_request_size=settings.max_request_size
+            extensions=settings.extensions,
+            max_request_size=settings.max_request_size,
+            allow_plain_http=settings.allow_plain_http,
         )
         with anyio.move_on_after(settings.config.open_timeout) as opening:
             try:
@@ -470,12 +511,15 @@ class _Session:
         except ConnectionClosed as exc:
             # The handler let the peer's close (or the shutdown's 1001) propagate: normal.
             logger.debug("%s: handler ended by the closed connection: %s", self.id, exc)
+        except anyio.get_cancelled_exc_class():
+            self.cancelled = True
+            raise
         except Exception as exc:
             self.failure = exc
             logger.error(
                 "%s: handler for %s raised %s",
                 self.id,
-                request.target,
+                request.resource,
                 type(exc).__name__,
                 exc_info=exc,
             )
@@ -485,10 +529,11 @@ class _Session:
     async def _finish(self, request: WebSocketRequest) -> None:
         """Give the handshake its final answer or close the connection, as the outcome says."""
         connection = request.connection
+        going_away = self.server.closing or self.cancelled
         if connection is not None:
             if self.failure is not None:
                 code, reason = 1011, "internal server error"
-            elif self.server.closing:
+            elif going_away:
                 code, reason = 1001, "server shutting down"
             else:
                 code, reason = 1000, ""
@@ -502,11 +547,13 @@ class _Session:
             return
         if request.answered:
             return
-        if self.server.closing:
-            status, body = 503, _SHUTDOWN_BODY
+        if going_away:
+            await request._reject_with(503, _SHUTDOWN_BODY)
         elif self.failure is not None:
-            status, body = 500, b"internal server error\n"
+            await request._reject_with(500, b"internal server error\n")
+        elif not request.is_websocket:
+            logger.debug("%s: plain HTTP request left unanswered: answering 426", self.id)
+            await request._reject_with(426, _UPGRADE_BODY, [("Upgrade", "websocket")])
         else:
             logger.debug("%s: handler returned without accepting: answering 403", self.id)
-            status, body = 403, b"forbidden\n"
-        await request._reject_with(status, body)
+            await request._reject_with(403, b"forbidden\n")

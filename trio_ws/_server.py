@@ -27,19 +27,19 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, final
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, final
 
 import anyio
 import anyio.abc
 from anyio.abc import SocketAttribute
 from anyio.streams.stapled import MultiListener
 
+from ._compression import Compression, server_factories
 from ._config import ConnectionConfig
 from ._groups import open_task_group, raise_unwrapped
 from ._request import WebSocketRequest, _Session, format_address
 from ._streams import as_byte_stream
 from .sansio._handshake import DEFAULT_MAX_REQUEST_SIZE
-from .sansio.extensions.permessage_deflate import server_extensions
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -61,12 +61,14 @@ __all__ = [
     "WebSocketServer",
     "serve_websocket",
     "serve_websocket_listeners",
+    "serve_websocket_stream",
     "serve_websocket_unix",
 ]
 
 logger = logging.getLogger("trio_ws.server")
 
 #: The type of a server handler: ``async def handler(request: WebSocketRequest) -> None``.
+#: Its return value is ignored; its lifetime is the connection's lifetime.
 Handler: TypeAlias = Callable[[WebSocketRequest], Awaitable[object]]
 
 # accept() errors that mean "out of resources right now": keep serving and retry a little
@@ -78,10 +80,17 @@ _ACCEPT_SKIP_ERRNOS = frozenset({errno.ECONNABORTED, errno.EPROTO})
 
 
 class ServerOptions(TypedDict, total=False):
-    """Keyword options shared by every server function (see :func:`serve_websocket`)."""
+    """The keyword options every server function accepts (``**options``).
+
+    Each one is described in :func:`serve_websocket`, which spells them all out. For type
+    checkers, so that a dict of options can be built and passed around::
+
+        options: ServerOptions = {"compression": None, "allow_plain_http": True}
+        await nursery.start(partial(serve_websocket, **options), handler, None, 8000)
+    """
 
     ssl_context: ssl.SSLContext | None
-    compression: str | None
+    compression: Compression | Literal["deflate"] | None
     max_message_size: int | None
     max_queue: int
     write_high_water: int
@@ -92,6 +101,7 @@ class ServerOptions(TypedDict, total=False):
     decode_text: bool
     max_connections: int | None
     max_request_size: int
+    allow_plain_http: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,12 +113,13 @@ class _Settings:
     ssl_context: ssl.SSLContext | None
     max_connections: int | None
     max_request_size: int
+    allow_plain_http: bool
 
 
 def _settings(
     *,
     ssl_context: ssl.SSLContext | None = None,
-    compression: str | None = "deflate",
+    compression: Compression | Literal["deflate"] | None = "deflate",
     max_message_size: int | None = 2**20,
     max_queue: int = 16,
     write_high_water: int = 2**16,
@@ -119,6 +130,7 @@ def _settings(
     decode_text: bool = True,
     max_connections: int | None = None,
     max_request_size: int = DEFAULT_MAX_REQUEST_SIZE,
+    allow_plain_http: bool = False,
 ) -> _Settings:
     if max_connections is not None and max_connections < 1:
         raise ValueError(f"max_connections must be at least 1, got {max_connections!r}")
@@ -136,10 +148,11 @@ def _settings(
     )
     return _Settings(
         config=config,
-        extensions=tuple(server_extensions(compression)),
+        extensions=tuple(server_factories(compression)),
         ssl_context=ssl_context,
         max_connections=max_connections,
         max_request_size=max_request_size,
+        allow_plain_http=allow_plain_http,
     )
 
 
@@ -212,7 +225,12 @@ class WebSocketServer:
 
     @property
     def connections(self) -> list[WebSocketConnection]:
-        """The WebSocket connections that are currently open (accepted and not closed)."""
+        """The WebSocket connections that are currently open (accepted and not closed).
+
+        A connection is listed from the moment its handler calls ``request.accept()``,
+        before the 101 response is written: a client whose handshake succeeded always
+        finds its connection here.
+        """
         found = (session.connection for session in self._sessions)
         return [
             connection for connection in found if connection is not None and not connection.closed
@@ -378,7 +396,7 @@ async def serve_websocket(
     port: int,
     *,
     ssl_context: ssl.SSLContext | None = None,
-    compression: str | None = "deflate",
+    compression: Compression | Literal["deflate"] | None = "deflate",
     max_message_size: int | None = 2**20,
     max_queue: int = 16,
     write_high_water: int = 2**16,
@@ -389,6 +407,7 @@ async def serve_websocket(
     decode_text: bool = True,
     max_connections: int | None = None,
     max_request_size: int = DEFAULT_MAX_REQUEST_SIZE,
+    allow_plain_http: bool = False,
     backlog: int = 128,
     task_status: TaskStatus[WebSocketServer] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -410,7 +429,8 @@ async def serve_websocket(
       connections. A :exc:`ConnectionClosed` that escapes the handler is the peer's
       close, not an error: it is only logged at debug level;
     - when it returns without calling ``accept()`` or ``reject()``, the client gets
-      HTTP 403 Forbidden (declining is a refusal; a crash is a 500).
+      HTTP 403 Forbidden (declining is a refusal; a crash is a 500), or 426 Upgrade
+      Required for a plain HTTP request (see ``allow_plain_http``).
 
     Shutdown is graceful and bounded: cancelling the scope that runs ``serve_websocket``
     (or ``await server.aclose()``) stops accepting, answers handshakes in flight with 503,
@@ -426,7 +446,8 @@ async def serve_websocket(
         port: The TCP port; 0 picks a free one (read it from ``server.port``).
         ssl_context: A server-side TLS context to serve ``wss://``; ``None`` for plain
             TCP. The TLS handshake counts against ``open_timeout``.
-        compression: ``"deflate"`` to accept permessage-deflate offers, ``None`` to never
+        compression: ``"deflate"`` to accept permessage-deflate offers with the default
+            settings, a :class:`~trio_ws.Compression` to choose them, ``None`` to never
             compress.
         max_message_size: The largest incoming message in bytes; bigger ones close the
             connection with 1009. ``None`` for no limit.
@@ -446,6 +467,12 @@ async def serve_websocket(
             being decided plus open connections); above it clients get HTTP 503 right
             after their request is read. ``None`` for no limit.
         max_request_size: The largest request head in bytes; larger requests get HTTP 431.
+        allow_plain_http: Pass plain HTTP ``GET`` and ``HEAD`` requests (without
+            ``Upgrade: websocket``: health checks, a status page) to the handler too, as
+            requests whose ``is_websocket`` is false, for it to answer with
+            ``request.reject(200, body=...)``. Off by default: trio_ws then answers them
+            with 426 Upgrade Required itself, as it does when the handler leaves one
+            unanswered.
         backlog: The listen backlog of the sockets.
         task_status: For ``nursery.start``; receives the :class:`WebSocketServer`.
 
@@ -472,6 +499,7 @@ async def serve_websocket(
         decode_text=decode_text,
         max_connections=max_connections,
         max_request_size=max_request_size,
+        allow_plain_http=allow_plain_http,
     )
     multi = await anyio.create_tcp_listener(
         local_host=host or None, local_port=port, backlog=backlog
@@ -620,3 +648,42 @@ class _TrioListener(anyio.abc.Listener[anyio.abc.ByteStream]):
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             attributes[SocketAttribute.local_port] = lambda: sock.getsockname()[1]
         return attributes
+
+
+async def serve_websocket_stream(
+    handler: Handler,
+    stream: anyio.abc.ByteStream | trio.abc.Stream,
+    **options: Unpack[ServerOptions],
+) -> None:
+    """Serve one WebSocket connection over a byte stream the caller already accepted.
+
+    The server side of one connection, without a listener: read the request from
+    ``stream``, run ``await handler(request)``, close the connection. Everything works as
+    for one connection of :func:`serve_websocket` (the handler's answer, the close codes,
+    errors logged and never raised). Returns once the connection is closed. Useful for a
+    transport trio_ws does not listen on itself (a stream handed over by another server,
+    a proxy, an in-memory stream in tests: see :func:`trio_ws.testing.memory_stream_pair`).
+
+    Args:
+        handler: ``async def handler(request: WebSocketRequest)``.
+        stream: An ``anyio.abc.ByteStream`` or a ``trio.abc.Stream``, owned and closed by
+            this call. With ``ssl_context``, the server side of TLS runs over it.
+        **options: As for :func:`serve_websocket` (``max_connections`` has no use here).
+
+    Raises:
+        TypeError: ``stream`` is not a byte stream.
+        ValueError: An invalid option.
+
+    Cancellation:
+        Cancelling the call closes the connection with 1001 (going away), or answers 503
+        if the handler has not answered the request yet, bounded by ``close_timeout``;
+        then the cancellation propagates.
+    """
+    byte_stream = as_byte_stream(stream)
+    try:
+        settings = _settings(**options)
+    except BaseException:
+        await anyio.aclose_forcefully(byte_stream)
+        raise
+    server = WebSocketServer(handler, [], settings)
+    await _Session(server, byte_stream).run()

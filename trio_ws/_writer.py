@@ -40,6 +40,7 @@ class Writer:
         "_high_water",
         "_on_error",
         "_pings",
+        "_preamble",
         "_progress",
         "_protocol",
         "_stream",
@@ -64,6 +65,8 @@ class Writer:
         self._on_error = on_error
         self._wakeup: anyio.Event | None = None
         self._progress: anyio.Event | None = None
+        # Bytes written before anything the core buffered: the server's 101 response.
+        self._preamble = b""
         #: The writer task is running (not yet started, or ended, otherwise).
         self.running = False
         #: Writing ended for good (transport error): buffered bytes will never be sent.
@@ -77,6 +80,15 @@ class Writer:
         if wakeup is not None:
             self._wakeup = None
             wakeup.set()
+
+    def write_first(self, data: bytes) -> None:
+        """Write ``data`` before anything the core has buffered (the handshake's answer)."""
+        self._preamble += data
+
+    @property
+    def pending(self) -> bool:
+        """Whether bytes wait to be written (or a write is in flight)."""
+        return bool(self._preamble or self._protocol.bytes_to_send or self.writing)
 
     def _notify_progress(self) -> None:
         progress = self._progress
@@ -98,6 +110,9 @@ class Writer:
         if stamped:
             self._pings.mark_written(stamped)
         data = self._protocol.data_to_send()
+        if self._preamble:
+            data = self._preamble + data
+            self._preamble = b""
         self.writing = True
         try:
             await self._stream.send(data)
@@ -120,7 +135,11 @@ class Writer:
         try:
             protocol = self._protocol
             while not self.stopped:
-                if not protocol.bytes_to_send:
+                if self.writing:
+                    # flush() is writing from outside, as it does before this task starts.
+                    await self._wait_for_progress()
+                    continue
+                if not protocol.bytes_to_send and not self._preamble:
                     wakeup = self._wakeup = anyio.Event()
                     await wakeup.wait()
                     continue
@@ -149,8 +168,7 @@ class Writer:
 
         Works with or without the writer task: when the task is gone, write from here.
         """
-        protocol = self._protocol
-        while (protocol.bytes_to_send or self.writing) and not self.stopped:
+        while self.pending and not self.stopped:
             if not self.running and not self.writing:
                 await self._write_once()
                 continue
