@@ -1,0 +1,605 @@
+"""Echo servers and benchmark clients for every library the benchmarks compare.
+
+Each library is described once by a :class:`Library`: how to run an echo server on a port,
+and how to open a client connection that exposes ``send(message)`` and ``recv()``. The
+scenarios (:mod:`scenarios`) are written once against that pair of callables, so each
+library runs exactly the same client code and is measured against its own server.
+
+This file is also the entry point of the server and client processes that ``run.py`` and
+``memory.py`` start::
+
+    python benchmarks/peers.py serve LIBRARY --port PORT [--compression] [--max-size N]
+    python benchmarks/peers.py client LIBRARY SCENARIO --port PORT --count N --cap SECONDS
+    python benchmarks/peers.py hold LIBRARY --port PORT --connections N [--compression]
+
+A server prints ``ready`` once it listens, answers ``rss`` on its standard input with
+``rss <kB> <open connections>`` (after a garbage collection) and exits when its standard
+input closes, so a crashed runner never leaves servers behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import gc
+import importlib.util
+import json
+import os
+import resource
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+Send = Callable[[Any], Awaitable[None]]
+Recv = Callable[[], Awaitable[Any]]
+Connect = Callable[..., contextlib.AbstractAsyncContextManager[tuple[Send, Recv]]]
+
+#: Large enough for the 4 MiB scenario on every library.
+MAX_SIZE = 8 * 2**20
+
+#: Connections that completed the handshake on this server (for ``memory.py``).
+open_connections = 0
+
+
+@dataclass(frozen=True)
+class Library:
+    """One WebSocket implementation on one event loop.
+
+    Attributes:
+        name: the column name in the tables.
+        backend: ``"trio"`` or ``"asyncio"``, the loop both processes run on.
+        modules: modules that must be importable for the library to be benchmarked.
+        serve: ``serve(port, *, compression, max_size)`` runs an echo server forever.
+        connect: ``connect(url, *, compression, max_size)`` is an async context manager
+            yielding ``(send, recv)``.
+    """
+
+    name: str
+    backend: str
+    modules: tuple[str, ...]
+    serve: Callable[..., Awaitable[None]]
+    connect: Connect
+    #: printed beside the library in the tables
+    note: str = ""
+    #: whether the library implements permessage-deflate at all
+    compression: bool = True
+
+
+def missing_reason(library: Library) -> str | None:
+    """Why ``library`` cannot run here, or ``None`` when it can."""
+    for module in library.modules:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found and module == "websockets.trio":
+            return "this version of websockets has no trio implementation (websockets.trio)"
+        if not found:
+            return f"module {module} is not installed"
+    if library.name.startswith("trio_ws"):
+        try:
+            import trio_ws
+
+            for name in ("serve_websocket", "open_websocket_url"):
+                if not hasattr(trio_ws, name):
+                    return f"trio_ws.{name} does not exist yet"
+        except ImportError as exc:
+            return f"trio_ws cannot be imported: {exc}"
+    return None
+
+
+def _count_open() -> None:
+    global open_connections
+    open_connections += 1
+
+
+def _count_closed() -> None:
+    global open_connections
+    open_connections -= 1
+
+
+# --- trio_ws (the same code on trio and on asyncio, through anyio) ---------------------------
+
+
+async def _serve_trio_ws(port: int, *, compression: bool, max_size: int | None) -> None:
+    import trio_ws
+
+    async def handler(request: Any) -> None:
+        ws = await request.accept()
+        _count_open()
+        try:
+            while True:
+                await ws.send_message(await ws.get_message())
+        except trio_ws.ConnectionClosed:
+            pass
+        finally:
+            _count_closed()
+
+    options: dict[str, Any] = {"max_message_size": max_size}
+    if not compression:
+        options["compression"] = None
+    async with anyio.create_task_group() as tg:
+        await tg.start(
+            functools.partial(trio_ws.serve_websocket, handler, "127.0.0.1", port, **options)
+        )
+
+
+@contextlib.asynccontextmanager
+async def _connect_trio_ws(
+    url: str, *, compression: bool, max_size: int | None
+) -> AsyncIterator[tuple[Send, Recv]]:
+    import trio_ws
+
+    options: dict[str, Any] = {"max_message_size": max_size}
+    if not compression:
+        options["compression"] = None
+    async with trio_ws.open_websocket_url(url, **options) as ws:
+        yield ws.send_message, ws.get_message
+
+
+# --- websockets (asyncio implementation) -----------------------------------------------------
+
+
+async def _serve_websockets_asyncio(port: int, *, compression: bool, max_size: int | None) -> None:
+    from websockets.asyncio.server import serve
+    from websockets.exceptions import ConnectionClosed
+
+    async def handler(ws: Any) -> None:
+        _count_open()
+        try:
+            while True:
+                await ws.send(await ws.recv())
+        except ConnectionClosed:
+            pass
+        finally:
+            _count_closed()
+
+    async with serve(
+        handler,
+        "127.0.0.1",
+        port,
+        compression="deflate" if compression else None,
+        max_size=max_size,
+    ) as server:
+        await server.serve_forever()
+
+
+@contextlib.asynccontextmanager
+async def _connect_websockets_asyncio(
+    url: str, *, compression: bool, max_size: int | None
+) -> AsyncIterator[tuple[Send, Recv]]:
+    from websockets.asyncio.client import connect
+
+    async with connect(
+        url, compression="deflate" if compression else None, max_size=max_size
+    ) as ws:
+        yield ws.send, ws.recv
+
+
+# --- websockets (trio implementation, in the versions that ship websockets.trio) -------------
+
+
+async def _serve_websockets_trio(port: int, *, compression: bool, max_size: int | None) -> None:
+    from websockets.exceptions import ConnectionClosed
+    from websockets.trio.server import serve
+
+    async def handler(ws: Any) -> None:
+        _count_open()
+        try:
+            while True:
+                await ws.send(await ws.recv())
+        except ConnectionClosed:
+            pass
+        finally:
+            _count_closed()
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(
+            functools.partial(
+                serve,
+                handler,
+                port,
+                host="127.0.0.1",
+                compression="deflate" if compression else None,
+                max_size=max_size,
+            )
+        )
+
+
+@contextlib.asynccontextmanager
+async def _connect_websockets_trio(
+    url: str, *, compression: bool, max_size: int | None
+) -> AsyncIterator[tuple[Send, Recv]]:
+    from websockets.trio.client import connect
+
+    async with connect(
+        url, compression="deflate" if compression else None, max_size=max_size
+    ) as ws:
+        yield ws.send, ws.recv
+
+
+# --- trio-websocket (no compression support) -------------------------------------------------
+
+
+async def _serve_trio_websocket(port: int, *, compression: bool, max_size: int | None) -> None:
+    from trio_websocket import ConnectionClosed, serve_websocket
+
+    async def handler(request: Any) -> None:
+        ws = await request.accept()
+        _count_open()
+        try:
+            while True:
+                await ws.send_message(await ws.get_message())
+        except ConnectionClosed:
+            pass
+        finally:
+            _count_closed()
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(
+            functools.partial(
+                serve_websocket,
+                handler,
+                "127.0.0.1",
+                port,
+                None,
+                max_message_size=max_size or 2**62,
+            )
+        )
+
+
+@contextlib.asynccontextmanager
+async def _connect_trio_websocket(
+    url: str, *, compression: bool, max_size: int | None
+) -> AsyncIterator[tuple[Send, Recv]]:
+    from trio_websocket import open_websocket_url
+
+    async with open_websocket_url(url, max_message_size=max_size or 2**62) as ws:
+        yield ws.send_message, ws.get_message
+
+
+# --- picows (Cython, callbacks on asyncio) ---------------------------------------------------
+
+
+async def _serve_picows(port: int, *, compression: bool, max_size: int | None) -> None:
+    from picows import WSListener, WSMsgType, ws_create_server
+
+    class Echo(WSListener):  # type: ignore[misc]
+        def on_ws_connected(self, transport: Any) -> None:
+            _count_open()
+
+        def on_ws_disconnected(self, transport: Any) -> None:
+            _count_closed()
+
+        def on_ws_frame(self, transport: Any, frame: Any) -> None:
+            if frame.msg_type == WSMsgType.CLOSE:
+                transport.send_close(frame.get_close_code(), frame.get_close_message())
+                transport.disconnect()
+            elif frame.msg_type != WSMsgType.PING and frame.msg_type != WSMsgType.PONG:
+                # Frames are echoed one by one, so fragmented messages keep their shape.
+                transport.send(frame.msg_type, frame.get_payload_as_memoryview(), frame.fin)
+
+    server = await ws_create_server(
+        lambda request: Echo(), "127.0.0.1", port, max_frame_size=max_size or 2**62
+    )
+    async with server:
+        await server.serve_forever()
+
+
+@contextlib.asynccontextmanager
+async def _connect_picows(
+    url: str, *, compression: bool, max_size: int | None
+) -> AsyncIterator[tuple[Send, Recv]]:
+    from picows import WSCloseCode, WSListener, WSMsgType, ws_connect
+
+    loop = asyncio.get_running_loop()
+
+    class Client(WSListener):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.received: deque[Any] = deque()
+            self.waiter: asyncio.Future[None] | None = None
+
+        def on_ws_frame(self, transport: Any, frame: Any) -> None:
+            if frame.msg_type == WSMsgType.TEXT:
+                self.received.append(frame.get_payload_as_utf8_text())
+            elif frame.msg_type == WSMsgType.BINARY:
+                self.received.append(frame.get_payload_as_bytes())
+            else:
+                return
+            waiter = self.waiter
+            if waiter is not None:
+                self.waiter = None
+                if not waiter.done():
+                    waiter.set_result(None)
+
+        def on_ws_disconnected(self, transport: Any) -> None:
+            if self.waiter is not None and not self.waiter.done():
+                self.waiter.set_exception(ConnectionError("picows: disconnected"))
+
+    transport, client = await ws_connect(Client, url, max_frame_size=max_size or 2**62)
+
+    async def send(message: Any) -> None:
+        if isinstance(message, str):
+            transport.send(WSMsgType.TEXT, message.encode())
+        else:
+            transport.send(WSMsgType.BINARY, message)
+
+    async def recv() -> Any:
+        while not client.received:
+            client.waiter = loop.create_future()
+            await client.waiter
+        return client.received.popleft()
+
+    try:
+        yield send, recv
+    finally:
+        transport.send_close(WSCloseCode.OK)
+        transport.disconnect()
+        await transport.wait_disconnected()
+
+
+LIBRARIES: dict[str, Library] = {
+    library.name: library
+    for library in (
+        Library("trio_ws-trio", "trio", ("trio_ws", "trio"), _serve_trio_ws, _connect_trio_ws),
+        Library(
+            "trio_ws-asyncio",
+            "asyncio",
+            ("trio_ws",),
+            _serve_trio_ws,
+            _connect_trio_ws,
+            note="through anyio",
+        ),
+        Library(
+            "websockets-asyncio",
+            "asyncio",
+            ("websockets.asyncio",),
+            _serve_websockets_asyncio,
+            _connect_websockets_asyncio,
+        ),
+        Library(
+            "websockets-trio",
+            "trio",
+            ("websockets.trio", "trio"),
+            _serve_websockets_trio,
+            _connect_websockets_trio,
+        ),
+        Library(
+            "trio-websocket",
+            "trio",
+            ("trio_websocket",),
+            _serve_trio_websocket,
+            _connect_trio_websocket,
+            compression=False,
+        ),
+        Library(
+            "picows",
+            "asyncio",
+            ("picows",),
+            _serve_picows,
+            _connect_picows,
+            note="Cython",
+            compression=False,
+        ),
+    )
+}
+
+
+def raise_fd_limit(wanted: int) -> None:
+    """Raise the soft limit on open files towards ``wanted`` (at most the hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def resident_kib(pid: int | str = "self") -> int:
+    """Resident set size of process ``pid`` in KiB (``VmRSS`` of ``/proc/PID/status``)."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS line")
+
+
+def _control_loop(graceful: bool) -> None:
+    # The runner talks to the server through its standard input; a closed input means the
+    # runner is gone, so the server goes too (no orphan servers after a crash or Ctrl-C).
+    for line in sys.stdin:
+        if line.strip() == "rss":
+            gc.collect()
+            print(f"rss {resident_kib()} {open_connections}", flush=True)
+    if graceful:
+        # A profiled server must leave its loop to write the profile: interrupt the main
+        # thread, and exit anyway if that has not worked within a few seconds.
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(10)
+    os._exit(0)
+
+
+def _run(backend: str, main: Callable[[], Awaitable[Any]]) -> Any:
+    return anyio.run(main, backend=backend)
+
+
+def serve_main(
+    library: Library,
+    port: int,
+    *,
+    compression: bool,
+    max_size: int | None,
+    profile: str | None = None,
+) -> None:
+    """Run ``library``'s echo server on 127.0.0.1:``port`` until standard input closes.
+
+    With ``profile``, the server runs under cProfile and writes its statistics there.
+    """
+    raise_fd_limit(65536)
+
+    async def main() -> None:
+        async def announce() -> None:
+            # Poll until the port accepts connections: not every library reports readiness.
+            for _ in range(500):
+                try:
+                    stream = await anyio.connect_tcp("127.0.0.1", port)
+                except OSError:
+                    await anyio.sleep(0.01)
+                else:
+                    await stream.aclose()
+                    print("ready", flush=True)
+                    return
+            raise RuntimeError("the server did not start listening")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(
+                functools.partial(library.serve, port, compression=compression, max_size=max_size)
+            )
+            await announce()
+
+    threading.Thread(target=_control_loop, args=(profile is not None,), daemon=True).start()
+    if profile is None:
+        _run(library.backend, main)
+        return
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        _run(library.backend, main)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        profiler.disable()
+        profiler.dump_stats(profile)
+    os._exit(0)
+
+
+def client_main(
+    library: Library, scenario: str, port: int, *, count: int, cap: float, connections: int
+) -> None:
+    """Run one scenario against a server on ``port`` and print its result as JSON."""
+    import scenarios
+
+    raise_fd_limit(65536)
+    run_scenario = scenarios.SCENARIOS[scenario]
+    connect = functools.partial(
+        library.connect, f"ws://127.0.0.1:{port}/", compression=False, max_size=MAX_SIZE
+    )
+
+    async def main() -> dict[str, Any]:
+        return await run_scenario(connect, count=count, cap=cap, connections=connections)
+
+    result = _run(library.backend, main)
+    result.update(library=library.name, scenario=scenario)
+    print(json.dumps(result), flush=True)
+
+
+#: A 1 KiB JSON-like text message: compressible, like most real traffic.
+SAMPLE = (
+    '{"id": 1234, "user": "someone@example.com", "tags": ["alpha", "beta"], "score": 0.5}\n' * 12
+)[:1024]
+
+
+def hold_main(
+    library: Library, port: int, *, connections: int, compression: bool, exchange: bool
+) -> None:
+    """Open ``connections`` idle connections, print ``open N``, hold them until stdin closes.
+
+    With ``exchange``, each connection first echoes one 1 KiB text message, so that buffers
+    and compression contexts that are made on first use exist.
+    """
+    raise_fd_limit(connections + 256)
+
+    async def hold(url: str, opened: list[int], all_open: anyio.Event, gate: Any) -> None:
+        async with gate:
+            cm = library.connect(url, compression=compression, max_size=2**20)
+            send, recv = await cm.__aenter__()
+            if exchange:
+                await send(SAMPLE)
+                if await recv() != SAMPLE:
+                    raise AssertionError("bad echo")
+        del send, recv
+        opened[0] += 1
+        if opened[0] == connections:
+            all_open.set()
+        await anyio.sleep_forever()
+
+    async def main() -> None:
+        url = f"ws://127.0.0.1:{port}/"
+        opened = [0]
+        all_open = anyio.Event()
+        # Bounded concurrency: a burst of thousands of handshakes would overflow the backlog.
+        gate = anyio.Semaphore(50)
+        async with anyio.create_task_group() as tg:
+            for _ in range(connections):
+                tg.start_soon(hold, url, opened, all_open, gate)
+            await all_open.wait()
+            print(f"open {opened[0]}", flush=True)
+            await anyio.to_thread.run_sync(sys.stdin.read)
+            os._exit(0)
+
+    _run(library.backend, main)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line of the server and client processes (see the module docstring)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve")
+    serve.add_argument("library", choices=LIBRARIES)
+    serve.add_argument("--port", type=int, required=True)
+    serve.add_argument("--compression", action="store_true")
+    serve.add_argument("--max-size", type=int, default=MAX_SIZE)
+    serve.add_argument("--profile", metavar="PATH", help="run under cProfile, stats to PATH")
+    client = commands.add_parser("client")
+    client.add_argument("library", choices=LIBRARIES)
+    client.add_argument("scenario")
+    client.add_argument("--port", type=int, required=True)
+    client.add_argument("--count", type=int, required=True)
+    client.add_argument("--cap", type=float, required=True)
+    client.add_argument("--connections", type=int, default=200)
+    hold = commands.add_parser("hold")
+    hold.add_argument("library", choices=LIBRARIES)
+    hold.add_argument("--port", type=int, required=True)
+    hold.add_argument("--connections", type=int, required=True)
+    hold.add_argument("--compression", action="store_true")
+    hold.add_argument("--exchange", action="store_true", help="echo one message first")
+    args = parser.parse_args(argv)
+    library = LIBRARIES[args.library]
+    if args.command == "serve":
+        serve_main(
+            library,
+            args.port,
+            compression=args.compression,
+            max_size=args.max_size,
+            profile=args.profile,
+        )
+    elif args.command == "client":
+        client_main(
+            library,
+            args.scenario,
+            args.port,
+            count=args.count,
+            cap=args.cap,
+            connections=args.connections,
+        )
+    else:
+        hold_main(
+            library,
+            args.port,
+            connections=args.connections,
+            compression=args.compression,
+            exchange=args.exchange,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,434 @@
+"""End-to-end benchmark of issue 6: echo servers and clients in separate processes.
+
+For each library (see ``peers.LIBRARIES``) and each scenario (see ``scenarios.py``), a server
+process and a client process of that library talk over 127.0.0.1 with compression off. Runs
+are interleaved (the library order rotates from round to round, so slow drifts of the machine
+hit every library alike), every scenario has a fixed count and a time cap, and the table shows
+the median of the rounds and the ratio to websockets on asyncio, then the targets of issue 6.
+
+    python benchmarks/run.py            # full: 3 rounds, about 5 minutes on 2 cores
+    python benchmarks/run.py --quick    # smoke run: 1 round, well under a minute
+    nox -s bench [-- --quick]           # installs the peers, then runs every benchmark
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import selectors
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import peers  # noqa: E402
+
+BASELINE = "websockets-asyncio"
+SUBJECT = "trio_ws-trio"
+SUBJECT_ASYNCIO = "trio_ws-asyncio"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much work one run of a scenario does: a fixed count, bounded by a time cap."""
+
+    count: int
+    cap: float
+    connections: int = 1
+
+
+FULL = {
+    "rtt": Plan(count=20_000, cap=4.0),
+    "pipelined": Plan(count=300_000, cap=4.0),
+    "large": Plan(count=200, cap=4.0),
+    "fan-in": Plan(count=50, cap=10.0, connections=200),
+}
+QUICK = {
+    "rtt": Plan(count=3_000, cap=1.0),
+    "pipelined": Plan(count=30_000, cap=1.0),
+    "large": Plan(count=20, cap=1.0),
+    "fan-in": Plan(count=50, cap=1.5, connections=200),
+}
+UNITS = {"rtt": "round trips/s", "pipelined": "msg/s", "large": "MB/s", "fan-in": "msg/s"}
+DESCRIPTIONS = {
+    "rtt": "rtt: 32 B send, await echo (round trips/s)",
+    "pipelined": "pipelined: 32 B messages, one connection (msg/s)",
+    "large": "large: 4 MiB binary echoes (MB/s)",
+    "fan-in": "fan-in: 200 connections x 50 round trips (msg/s)",
+}
+
+CPU_DESCRIPTIONS = {
+    "rtt": "rtt (µs per round trip)",
+    "pipelined": "pipelined (µs per message)",
+    "large": "large (µs per MB)",
+    "fan-in": "fan-in (µs per message)",
+}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Server:
+    """A server process of ``peers.py``; stops when its standard input closes."""
+
+    def __init__(
+        self,
+        library: str,
+        *,
+        compression: bool = False,
+        max_size: int | None = None,
+        profile: str | None = None,
+    ):
+        self.port = free_port()
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
+        command = [
+            sys.executable,
+            str(HERE / "peers.py"),
+            "serve",
+            library,
+            "--port",
+            str(self.port),
+        ]
+        if compression:
+            command.append("--compression")
+        if max_size is not None:
+            command += ["--max-size", str(max_size)]
+        if profile is not None:
+            command += ["--profile", profile]
+        self.process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
+        )
+        line = self._readline(timeout=30)
+        if line != "ready":
+            self.stop()
+            raise RuntimeError(f"{library} server did not start: {self.error_tail()}")
+
+    def _readline(self, timeout: float) -> str:
+        assert self.process.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.process.stdout, selectors.EVENT_READ)
+            if not selector.select(timeout):
+                return ""
+        return self.process.stdout.readline().strip()
+
+    def command(self, line: str, timeout: float = 60) -> str:
+        """Send one control line (``rss``) and return the answer."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+        return self._readline(timeout)
+
+    def error_tail(self) -> str:
+        """The last lines the server wrote on its standard error."""
+        self.stderr.seek(0)
+        return b"\n".join(self.stderr.read().splitlines()[-10:]).decode(errors="replace")
+
+    def stop(self) -> None:
+        """Close the server's input, wait for it a little, then kill it."""
+        if self.process.stdin is not None:
+            try:
+                self.process.stdin.close()
+            except BrokenPipeError:
+                pass
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.stderr.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time consumed so far by process ``pid``."""
+    with open(f"/proc/{pid}/stat") as stat:
+        # The command name (field 2) may hold spaces; the fields after it are fixed.
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_client(library: str, scenario: str, server: Server, plan: Plan) -> dict[str, Any]:
+    """Run one scenario's client process against ``server``: its result, or an error.
+
+    The client prints ``mark`` when its timed part starts and ends; the server's CPU time
+    is sampled then, so the result also says how much server CPU the timed work cost.
+    """
+    command = [
+        sys.executable,
+        str(HERE / "peers.py"),
+        "client",
+        library,
+        scenario,
+        "--port",
+        str(server.port),
+        "--count",
+        str(plan.count),
+        "--cap",
+        str(plan.cap),
+        "--connections",
+        str(plan.connections),
+    ]
+    deadline = time.monotonic() + plan.cap * 3 + 60
+    with tempfile.TemporaryFile() as errors:
+        client = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True)
+        assert client.stdout is not None
+        marks: list[float] = []
+        last = ""
+        with selectors.DefaultSelector() as selector:
+            selector.register(client.stdout, selectors.EVENT_READ)
+            while True:
+                if not selector.select(max(0.0, deadline - time.monotonic())):
+                    client.kill()
+                    client.wait()
+                    return {"error": "client timed out"}
+                line = client.stdout.readline()
+                if not line:
+                    break
+                if line.strip() == "mark":
+                    marks.append(cpu_seconds(server.process.pid))
+                elif line.strip():
+                    last = line.strip()
+        returncode = client.wait()
+        if returncode != 0 or not last:
+            errors.seek(0)
+            tail = b"\n".join(errors.read().splitlines()[-6:]).decode(errors="replace")
+            return {"error": f"client failed:\n{tail}\nserver:\n{server.error_tail()}"}
+    result: dict[str, Any] = json.loads(last)
+    if len(marks) == 2 and result["done"]:
+        result["server_cpu"] = marks[1] - marks[0]
+    return result
+
+
+def run_once(library: str, scenario: str, plan: Plan) -> dict[str, Any]:
+    """One server process, one client process, one scenario: the client's result."""
+    server = Server(library)
+    try:
+        return run_client(library, scenario, server, plan)
+    finally:
+        server.stop()
+
+
+def fmt(value: float) -> str:
+    """A rate, rounded the way people read tables."""
+    if value >= 10_000:
+        return f"{round(value, -2):,.0f}"
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.1f}"
+
+
+def table(
+    scenarios: list[str],
+    libraries: list[str],
+    medians: dict[tuple[str, str], float],
+    descriptions: dict[str, str] | None = None,
+) -> str:
+    """A Markdown table: medians, and the ratio to websockets on asyncio in parentheses."""
+    descriptions = descriptions or DESCRIPTIONS
+    header = "| scenario | " + " | ".join(libraries) + " |"
+    rule = "|---|" + "---:|" * len(libraries)
+    rows = [header, rule]
+    for scenario in scenarios:
+        base = medians.get((scenario, BASELINE))
+        cells = []
+        for library in libraries:
+            value = medians.get((scenario, library))
+            if value is None:
+                cells.append("n/a")
+            elif base and library != BASELINE:
+                cells.append(f"{fmt(value)} ({value / base:.2f}x)")
+            else:
+                cells.append(fmt(value))
+        rows.append(f"| {descriptions[scenario]} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def targets(medians: dict[tuple[str, str], float]) -> list[tuple[str, str, bool | None]]:
+    """Issue 6's end-to-end targets: (description, measured ratios, met or None if unknown)."""
+
+    def ratio(scenario: str, library: str, base: str) -> float | None:
+        top = medians.get((scenario, library))
+        bottom = medians.get((scenario, base))
+        return top / bottom if top and bottom else None
+
+    checks: list[tuple[str, str, bool | None]] = []
+
+    def check(description: str, parts: list[tuple[str, str, str, float]]) -> None:
+        measured = []
+        met: bool | None = True
+        for scenario, library, base, minimum in parts:
+            value = ratio(scenario, library, base)
+            if value is None:
+                measured.append(f"{scenario} vs {base}: n/a")
+                met = None
+                continue
+            measured.append(f"{scenario} vs {base}: {value:.2f}x (need {minimum}x)")
+            if value < minimum and met is not None:
+                met = False
+        checks.append((description, "; ".join(measured), met))
+
+    for scenario in ("pipelined", "fan-in"):
+        check(
+            f"{scenario}: trio_ws on trio >= 1.0x websockets-asyncio and >= 4x websockets-trio",
+            [
+                (scenario, SUBJECT, BASELINE, 1.0),
+                (scenario, SUBJECT, "websockets-trio", 4.0),
+            ],
+        )
+    check("rtt: trio_ws on trio >= 1.1x websockets-asyncio", [("rtt", SUBJECT, BASELINE, 1.1)])
+    check(
+        "large: trio_ws on trio >= 1.0x websockets-asyncio (pure Python)",
+        [("large", SUBJECT, BASELINE, 1.0)],
+    )
+    check(
+        "every scenario: trio_ws on asyncio >= 0.8x websockets-asyncio",
+        [(scenario, SUBJECT_ASYNCIO, BASELINE, 0.8) for scenario in FULL],
+    )
+    return checks
+
+
+def environment() -> dict[str, str]:
+    """What the numbers depend on: date, machine, interpreter and library versions."""
+    from importlib import metadata
+
+    versions = {}
+    for distribution in (
+        "trio-ws",
+        "trio",
+        "anyio",
+        "websockets",
+        "wsproto",
+        "trio-websocket",
+        "picows",
+    ):
+        try:
+            versions[distribution] = metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            versions[distribution] = "not installed"
+    try:
+        import websockets.frames
+
+        masking = (
+            "C (websockets.speedups)"
+            if "speedups" in str(websockets.frames.apply_mask.__module__)
+            else "pure Python"
+        )
+    except ImportError:
+        masking = "n/a"
+    return {
+        "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
+        "python": platform.python_version(),
+        "load average (1/5/15 min) at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "websockets masking": masking,
+        **versions,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the tables; returns a process exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1 round of short runs")
+    parser.add_argument("--rounds", type=int, help="rounds (default 3, quick 1)")
+    parser.add_argument("--libraries", nargs="+", choices=peers.LIBRARIES, metavar="LIB")
+    parser.add_argument("--scenarios", nargs="+", choices=FULL, metavar="SCENARIO")
+    parser.add_argument("--json", type=Path, help="also write every result to this file")
+    args = parser.parse_args(argv)
+
+    plans = QUICK if args.quick else FULL
+    rounds = args.rounds or (1 if args.quick else 3)
+    scenarios = args.scenarios or list(plans)
+    env = environment()
+    print("End-to-end WebSocket benchmark (issue 6): server and client in separate processes,")
+    print("127.0.0.1, compression off; each library's client against its own server.")
+    for key, value in env.items():
+        print(f"  {key}: {value}")
+
+    libraries = []
+    for name in args.libraries or list(peers.LIBRARIES):
+        reason = peers.missing_reason(peers.LIBRARIES[name])
+        if reason:
+            print(f"  SKIPPED {name}: {reason}")
+        else:
+            libraries.append(name)
+    print()
+
+    results: dict[tuple[str, str], list[float]] = {}
+    cpu: dict[tuple[str, str], list[float]] = {}
+    raw: list[dict[str, Any]] = []
+    started = time.monotonic()
+    for round_index in range(rounds):
+        for scenario in scenarios:
+            shift = round_index % len(libraries) if libraries else 0
+            order = libraries[shift:] + libraries[:shift]
+            for library in order:
+                result = run_once(library, scenario, plans[scenario])
+                result.setdefault("library", library)
+                result.setdefault("scenario", scenario)
+                result["round"] = round_index + 1
+                raw.append(result)
+                if "error" in result:
+                    print(
+                        f"round {round_index + 1} {scenario:9} {library:18} ERROR {result['error']}"
+                    )
+                    continue
+                results.setdefault((scenario, library), []).append(result["rate"])
+                if "server_cpu" in result:
+                    units = result["rate"] * result["seconds"]
+                    cpu.setdefault((scenario, library), []).append(
+                        1e6 * result["server_cpu"] / units
+                    )
+                print(
+                    f"round {round_index + 1} {scenario:9} {library:18} "
+                    f"{fmt(result['rate']):>10} {result['unit']:14} "
+                    f"({result['done']} in {result['seconds']:.2f} s)",
+                    flush=True,
+                )
+    elapsed = time.monotonic() - started
+
+    medians = {key: statistics.median(values) for key, values in results.items()}
+    print()
+    print(f"Medians of {rounds} round(s), ratio to {BASELINE} in parentheses ({elapsed:.0f} s):")
+    print()
+    print(table(scenarios, libraries, medians))
+    print()
+    print(
+        "Server CPU time (user + system) per unit of work, microseconds, median: per echoed "
+        "message (per MB for large); lower is better, ratio to websockets-asyncio:"
+    )
+    print()
+    cpu_medians = {key: statistics.median(values) for key, values in cpu.items()}
+    print(table(scenarios, libraries, cpu_medians, descriptions=CPU_DESCRIPTIONS))
+    print()
+    print("Targets of issue 6 (end to end; memory targets: benchmarks/memory.py):")
+    for description, measured, met in targets(medians):
+        verdict = {True: "MET", False: "NOT MET", None: "NOT MEASURED"}[met]
+        print(f"  [{verdict}] {description}\n      {measured}")
+    if args.json:
+        args.json.write_text(
+            json.dumps({"environment": env, "results": raw, "rounds": rounds}, indent=2)
+        )
+    return 1 if any("error" in result for result in raw) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
