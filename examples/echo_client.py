@@ -1,6 +1,6 @@
 """Send a few messages to a WebSocket echo server and print the answers.
 
-Usage: python examples/echo_client.py [ws://127.0.0.1:8000/]
+Usage: python examples/echo_client.py [ws://127.0.0.1:8765/]  (the echo server's default)
 
 Runs on trio by default; set TRIO_WS_BACKEND=asyncio to run the same code on asyncio.
 """
@@ -24,5 +24,5 @@ async def main(url: str) -> None:
 
 
 if __name__ == "__main__":
-    target = sys.argv[1] if len(sys.argv) > 1 else "ws://127.0.0.1:8000/"
+    target = sys.argv[1] if len(sys.argv) > 1 else "ws://127.0.0.1:8765/"
     anyio.run(main, target, backend=os.environ.get("TRIO_WS_BACKEND", "trio"))
