@@ -18,14 +18,14 @@ from trio_ws import (
 )
 from trio_ws._groups import open_task_group
 from trio_ws._streams import TrioStreamAdapter, as_byte_stream
-from trio_ws.sansio import CloseConnection, Ping, Role, TextMessage
+from trio_ws.sansio import CloseConnection, Connection, Ping, Role, TextMessage
 from trio_ws.testing import memory_stream_pair
 from trio_ws.testing._pair import build_connection, open_connection_pair, open_raw_peer
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from trio_ws.sansio import Connection, Event
+    from trio_ws.sansio import Event
     from trio_ws.testing import MemoryByteStream
 
 pytestmark = pytest.mark.anyio
@@ -313,11 +313,16 @@ async def test_unexpected_reader_error_becomes_connection_closed(
 ) -> None:
     with anyio.fail_after(5):
         async with open_raw_peer() as (ws, peer, peer_stream):
+            original = Connection.receive_data
 
-            def broken(data: bytes) -> list[Event]:
-                raise RuntimeError("bug")
+            def broken(self: Connection, data: bytes) -> list[Event]:
+                if self is ws._protocol:
+                    raise RuntimeError("bug")
+                return original(self, data)
 
-            monkeypatch.setattr(ws._protocol, "receive_data", broken)
+            # On the class: Connection has __slots__, its methods cannot be patched per
+            # instance.
+            monkeypatch.setattr(Connection, "receive_data", broken)
             peer.send_binary(b"x")
             await _peer_flush(peer, peer_stream)
             with pytest.raises(ConnectionClosedError) as info:

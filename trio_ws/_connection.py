@@ -24,6 +24,7 @@ from ._groups import open_task_group
 from ._keepalive import PingTracker, run_keepalive
 from ._messages import MessageQueue
 from ._reader import read_until_closed, run_reader
+from ._transport import socket_io
 from ._writer import Writer
 from .sansio import ConnectionState, Headers, Role
 from .sansio._errors import (
@@ -93,6 +94,31 @@ class WebSocketConnection:
     Not constructed by users: :func:`trio_ws.open_websocket_url` and the server build it.
     """
 
+    __slots__ = (
+        "__weakref__",
+        "_close_cause",
+        "_closing",
+        "_config",
+        "_finished",
+        "_fragmenting",
+        "_helper_scopes",
+        "_high_water",
+        "_id",
+        "_info",
+        "_initial_data",
+        "_internal_error",
+        "_io",
+        "_messages",
+        "_pings",
+        "_protocol",
+        "_reader_done",
+        "_reading_paused",
+        "_started",
+        "_stream",
+        "_task_scopes",
+        "_writer",
+    )
+
     def __init__(
         self,
         stream: ByteStream,
@@ -108,8 +134,14 @@ class WebSocketConnection:
         self._id = secrets.token_hex(3)
         self._messages = MessageQueue(config.max_queue)
         self._pings = PingTracker()
+        self._io = socket_io(stream)
         self._writer = Writer(
-            stream, protocol, config.write_high_water, self._pings, self._transport_failed
+            stream,
+            protocol,
+            config.write_high_water,
+            self._pings,
+            self._transport_failed,
+            self._io,
         )
         self._high_water = config.write_high_water
         self._initial_data = b""
@@ -368,7 +400,7 @@ class WebSocketConnection:
             protocol.send_text(data, compress=compress)
         else:
             protocol.send_binary(message, compress=compress)
-        self._writer.wake()
+        self._writer.write_or_wake()
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "[%s] > %s %d %s",

@@ -26,6 +26,7 @@ from .sansio import (
 
 if TYPE_CHECKING:
     from ._connection import WebSocketConnection
+    from ._transport import SocketIO
 
 __all__ = ["RECEIVE_SIZE", "TRANSPORT_ERRORS", "close_phase", "read_until_closed", "run_reader"]
 
@@ -88,8 +89,11 @@ def feed(ws: WebSocketConnection, data: bytes) -> None:
                     event.code,
                     event.reason,
                 )
+    writer = ws._writer
+    # The peer answered: the next message may be written by its sender (see _writer).
+    writer.may_write_through = ws._io is not None
     if protocol.bytes_to_send:
-        ws._writer.wake()  # pongs, close replies
+        writer.wake()  # pongs, close replies
     if protocol.state is _CLOSED:
         ws._receiving_ended()
 
@@ -104,9 +108,12 @@ async def read_until_closed(ws: WebSocketConnection) -> None:
     stream = ws._stream
     queue = ws._messages
     initial, ws._initial_data = ws._initial_data, b""
+    io = ws._io
     try:
         if initial:
             feed(ws, initial)
+        if io is not None and io.waits:
+            await _read_socket(ws, io)
         while protocol.state is not _CLOSED:
             if queue.full:
                 ws._reading_paused = True
@@ -121,6 +128,40 @@ async def read_until_closed(ws: WebSocketConnection) -> None:
         await ws._abort()
         return
     await close_phase(ws)
+
+
+async def _read_socket(ws: WebSocketConnection, io: SocketIO) -> None:
+    """The receive loop on a socket that trio_ws reads directly (see ``_transport``).
+
+    A read that came back short has most likely emptied the socket, so the next one waits
+    for readability first instead of trying a ``recv`` that would find nothing; after a full
+    read, the next ``recv`` is tried at once (behind a checkpoint, for fairness). Either way
+    the task yields once per read.
+    """
+    protocol = ws._protocol
+    queue = ws._messages
+    checkpoint = io.checkpoint
+    ready = False
+    while protocol.state is not _CLOSED:
+        if queue.full:
+            ws._reading_paused = True
+            try:
+                await queue.wait_for_space()
+            finally:
+                ws._reading_paused = False
+            continue
+        if ready:
+            await checkpoint()
+        else:
+            await io.wait_readable()
+        data = io.try_receive(RECEIVE_SIZE)
+        if data is None:
+            ready = False
+            continue
+        if not data:
+            raise anyio.EndOfStream
+        ready = len(data) == RECEIVE_SIZE
+        feed(ws, data)
 
 
 async def close_phase(ws: WebSocketConnection) -> None:

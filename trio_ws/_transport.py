@@ -1,0 +1,151 @@
+"""Direct socket access for the two streams a connection runs over most: anyio's own TCP and
+Unix socket streams, on trio and on asyncio.
+
+A WebSocket connection spends most of its time on small messages, where the cost is not the
+bytes but the scheduler passes around each system call. ``stream.send()`` and
+``stream.receive()`` each yield to the scheduler at least once, even when the socket is ready.
+For the streams listed here, :func:`socket_io` returns a :class:`SocketIO` that tries the
+system call first, without awaiting, and waits for readiness only when the socket has nothing
+to give or no room:
+
+- it lets ``send_message()`` write a message straight from the sending task when nothing else
+  is being written (the writer task then only handles bursts and what the socket refused);
+- on trio, the reader and the writer wait for readiness themselves, skipping the empty
+  ``recv`` and the extra scheduler pass of ``SocketStream.receive``/``send``.
+
+Any other stream (TLS, in-memory, user-defined) gets ``None``, and the connection uses the
+plain ``ByteStream`` calls. The fast paths are chosen by the stream's exact class, never by
+``extra()`` (a TLS stream forwards its transport's raw socket there: writing to it would
+bypass TLS).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import TYPE_CHECKING
+
+import anyio
+from anyio.abc import SocketAttribute
+
+if TYPE_CHECKING:
+    from anyio.abc import ByteStream
+
+__all__ = ["SocketIO", "socket_io"]
+
+_ANYIO_SOCKET_STREAMS = frozenset({"SocketStream", "UNIXSocketStream"})
+
+
+class SocketIO:
+    """Non-blocking send (and on trio, receive) on the socket under one stream.
+
+    Attributes:
+        waits: Whether :meth:`wait_readable`, :meth:`wait_writable` and
+            :meth:`try_receive` may be used (trio); otherwise only :meth:`try_send`.
+    """
+
+    __slots__ = (
+        "_closed_error",
+        "_readable",
+        "_socket",
+        "_transport",
+        "_writable",
+        "checkpoint",
+        "waits",
+    )
+
+    def __init__(
+        self, sock: socket.socket | None, transport: asyncio.WriteTransport | None
+    ) -> None:
+        self._socket = sock
+        self._transport = transport
+        self.waits = sock is not None
+        if sock is not None:
+            import trio
+
+            self._readable = trio.lowlevel.wait_readable
+            self._writable = trio.lowlevel.wait_writable
+            self._closed_error: type[Exception] = trio.ClosedResourceError
+            #: trio's own checkpoint, without anyio's per-call backend lookup.
+            self.checkpoint = trio.lowlevel.checkpoint
+
+    def try_send(self, data: bytes | memoryview) -> int:
+        """Send what the socket takes now, without waiting; return how many bytes went.
+
+        Returns 0 when the socket has no room, or when bytes written earlier through the
+        stream are still queued in front (asyncio), so that order is kept. Transport errors
+        propagate as :exc:`OSError`.
+        """
+        sock = self._socket
+        if sock is not None:
+            try:
+                return sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                return 0
+        transport = self._transport
+        assert transport is not None
+        if transport.get_write_buffer_size() or transport.is_closing():
+            return 0
+        # The transport sends at once what the kernel takes and buffers the rest; it is
+        # only used while its buffer is empty, so it holds at most one write's bytes.
+        transport.write(data)
+        return len(data)
+
+    def try_receive(self, max_bytes: int) -> bytes | None:
+        """Receive up to ``max_bytes`` without waiting; ``None`` if nothing is there yet.
+
+        Returns ``b""`` at end of stream. Transport errors propagate as :exc:`OSError`.
+        """
+        assert self._socket is not None
+        try:
+            return self._socket.recv(max_bytes)
+        except (BlockingIOError, InterruptedError):
+            return None
+
+    async def wait_readable(self) -> None:
+        """Wait until the socket is readable (trio only).
+
+        Raises:
+            anyio.ClosedResourceError: The socket was closed meanwhile.
+        """
+        sock = self._socket
+        assert sock is not None
+        try:
+            await self._readable(sock)
+        except self._closed_error as exc:
+            raise anyio.ClosedResourceError from exc
+
+    async def wait_writable(self) -> None:
+        """Wait until the socket is writable (trio only).
+
+        Raises:
+            anyio.ClosedResourceError: The socket was closed meanwhile.
+        """
+        sock = self._socket
+        assert sock is not None
+        try:
+            await self._writable(sock)
+        except self._closed_error as exc:
+            raise anyio.ClosedResourceError from exc
+
+
+def socket_io(stream: ByteStream) -> SocketIO | None:
+    """The non-blocking socket access for ``stream``, or ``None`` if it has none.
+
+    Only anyio's own socket streams qualify: on trio they hold nothing but the socket, so
+    direct system calls keep the byte order; on asyncio the transport is written to
+    directly, and only while its buffer is empty.
+    """
+    cls = type(stream)
+    if cls.__name__ not in _ANYIO_SOCKET_STREAMS:
+        return None
+    module = cls.__module__
+    if module == "anyio._backends._trio":
+        sock = stream.extra(SocketAttribute.raw_socket, None)
+        if isinstance(sock, socket.socket) and sock.gettimeout() == 0.0:
+            return SocketIO(sock, None)
+    elif module == "anyio._backends._asyncio":
+        transport = getattr(stream, "_transport", None)
+        if isinstance(transport, asyncio.WriteTransport):
+            return SocketIO(None, transport)
+    return None
