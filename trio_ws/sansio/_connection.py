@@ -63,6 +63,10 @@ _PONG = Opcode.PONG.value
 #: A close reason fits in a control frame after the 2-byte code.
 MAX_CLOSE_REASON = MAX_CONTROL_PAYLOAD - 2
 
+#: Data frames at least this long are received piece by piece (unmasked as they arrive,
+#: joined once) instead of being buffered whole first.
+_STREAM_FRAMES_FROM = 2**16
+
 _PROTOCOL_ERROR = CloseCode.PROTOCOL_ERROR.value
 _MESSAGE_TOO_BIG = CloseCode.MESSAGE_TOO_BIG.value
 
@@ -124,6 +128,40 @@ class Connection:
             (default: :func:`os.urandom`); tests inject a fixed one.
     """
 
+    __slots__ = (
+        "__weakref__",
+        "_buffered",
+        "_chunks",
+        "_close_received",
+        "_close_sent",
+        "_decode_text",
+        "_decoders",
+        "_eof",
+        "_expect_mask",
+        "_extensions",
+        "_forbidden_rsv",
+        "_frame_first",
+        "_frame_key",
+        "_frame_limit",
+        "_frame_parts",
+        "_frame_remaining",
+        "_input_closed",
+        "_is_client",
+        "_mask_key_source",
+        "_max_size",
+        "_message_opcode",
+        "_message_parts",
+        "_message_size",
+        "_message_text",
+        "_needed",
+        "_outgoing",
+        "_outgoing_size",
+        "_role",
+        "_sending_opcode",
+        "_state",
+        "_utf8",
+    )
+
     def __init__(
         self,
         role: Role,
@@ -159,6 +197,13 @@ class Connection:
         self._chunks: list[bytes] = []
         self._buffered = 0
         self._needed = 2
+        # A large data frame whose header was parsed is received piece by piece: each piece
+        # is unmasked as it arrives and kept, and the pieces are joined once at the end.
+        self._frame_remaining = 0  # payload bytes still to come (0: no such frame)
+        self._frame_first = 0
+        self._frame_limit: int | None = None
+        self._frame_key: bytes | None = None  # the masking key, rotated to the next byte
+        self._frame_parts: list[bytes] = []
         # The fragmented message being received: opcode (0 = none), size, parts.
         self._message_opcode = 0
         self._message_size = 0
@@ -239,6 +284,16 @@ class Connection:
         """
         if self._input_closed or not data:
             return []
+        events: list[Event] = []
+        if self._frame_remaining:
+            data = data if isinstance(data, bytes) else bytes(data)
+            try:
+                taken = self._continue_frame(data, events)
+            except RemoteProtocolError as exc:
+                return self._failed(exc, events)
+            if taken == len(data) or self._input_closed:
+                return events
+            data = data[taken:]
         if self._chunks:
             chunk = bytes(data)
             self._chunks.append(chunk)
@@ -251,15 +306,13 @@ class Connection:
             if len(src) < self._needed:
                 self._chunks = [src]
                 self._buffered = len(src)
-                return []
-        events: list[Event] = []
+                return events
         try:
             pos = self._parse(src, events)
         except RemoteProtocolError as exc:
-            reason = _truncate_reason(exc.reason)
-            events.append(ConnectionFailed(code=exc.code, reason=reason))
-            self._fail(exc.code, reason)
-            return events
+            self._chunks = []
+            self._buffered = 0
+            return self._failed(exc, events)
         if self._input_closed or pos == len(src):
             self._chunks = []
             self._buffered = 0
@@ -268,6 +321,53 @@ class Connection:
             self._chunks = [rest]
             self._buffered = len(rest)
         return events
+
+    def _failed(self, exc: RemoteProtocolError, events: list[Event]) -> list[Event]:
+        reason = _truncate_reason(exc.reason)
+        events.append(ConnectionFailed(code=exc.code, reason=reason))
+        self._fail(exc.code, reason)
+        return events
+
+    def _continue_frame(self, data: bytes, events: list[Event]) -> int:
+        """Take the next piece of a large frame's payload; return how many bytes it used."""
+        remaining = self._frame_remaining
+        piece = data if len(data) <= remaining else data[:remaining]
+        key = self._frame_key
+        if key is not None:
+            shift = len(piece) & 3
+            self._frame_key = key[shift:] + key[:shift]
+            piece = apply_mask(piece, key)
+        self._frame_parts.append(piece)
+        remaining -= len(piece)
+        self._frame_remaining = remaining
+        if not remaining:
+            payload = b"".join(self._frame_parts)
+            self._frame_parts = []
+            self._frame_key = None
+            self._data_frame(self._frame_first, payload, self._frame_limit, events)
+        return len(piece)
+
+    def _data_frame(
+        self, first: int, payload: bytes, limit: int | None, events: list[Event]
+    ) -> None:
+        """Handle a complete text, binary or continuation frame that was streamed."""
+        if self._decoders:
+            payload = self._decode_extensions(first, payload, limit)
+        opcode = first & 0x0F
+        fin = first & FIN
+        if opcode == _TEXT:
+            if fin:
+                text = decode_utf8(payload)
+                events.append(TextMessage(data=text if self._decode_text else payload))
+            else:
+                self._start_message(opcode, payload)
+        elif opcode == _BINARY:
+            if fin:
+                events.append(BytesMessage(data=payload))
+            else:
+                self._start_message(opcode, payload)
+        else:
+            self._continue_message(payload, fin, events)
 
     def receive_eof(self) -> list[Event]:
         """The transport reached end of file; nothing more will be received.
@@ -359,8 +459,23 @@ class Connection:
                     raise RemoteProtocolError(_MESSAGE_TOO_BIG, "message too big")
             frame_end = start + length
             if frame_end > end:
-                self._needed = frame_end - pos
-                return pos
+                if length < _STREAM_FRAMES_FROM or opcode > _BINARY or start > end:
+                    self._needed = frame_end - pos
+                    return pos
+                # A large data frame: take its payload piece by piece from now on.
+                key = src[start - 4 : start] if masked else None
+                piece = src[start:end]
+                if key is not None:
+                    shift = len(piece) & 3
+                    piece = apply_mask(piece, key)
+                    key = key[shift:] + key[:shift]
+                self._frame_first = first
+                self._frame_limit = limit
+                self._frame_key = key
+                self._frame_parts = [piece]
+                self._frame_remaining = frame_end - end
+                self._needed = 2
+                return end
             if masked:
                 payload = apply_mask(src[start:frame_end], src[start - 4 : start])
             else:
@@ -459,6 +574,8 @@ class Connection:
         self._input_closed = True
         self._chunks = []
         self._buffered = 0
+        self._frame_remaining = 0
+        self._frame_parts = []
         self._message_opcode = 0
         self._message_parts = []
         self._message_text = []

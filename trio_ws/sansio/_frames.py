@@ -21,6 +21,7 @@ not build a :class:`Frame` per frame on its fast path.
 from __future__ import annotations
 
 import enum
+import functools
 import struct
 from dataclasses import dataclass
 
@@ -116,6 +117,35 @@ _pack_64 = HEADER_64.pack
 _MASK_CHUNK = 16384
 
 
+@functools.lru_cache(maxsize=16)
+def _chunk_key(mask_key: bytes) -> int:
+    # A large payload is masked chunk by chunk with the same key: build it once. The
+    # server unmasks a large frame piece by piece as it arrives, with the same few keys.
+    return int.from_bytes(mask_key * (_MASK_CHUNK >> 2), "little")
+
+
+def _mask_parts(data: bytes | bytearray | memoryview, mask_key: bytes) -> list[bytes]:
+    """``data`` masked with ``mask_key``, as a list of pieces to join."""
+    from_bytes = int.from_bytes
+    size = len(data)
+    if size <= _MASK_CHUNK:
+        key = (mask_key * ((size >> 2) + 1))[:size]
+        return [(from_bytes(data, "little") ^ from_bytes(key, "little")).to_bytes(size, "little")]
+    view = memoryview(data)
+    # _MASK_CHUNK is a multiple of 4, so every chunk starts at key offset 0.
+    chunk_key = _chunk_key(bytes(mask_key))
+    whole = size - size % _MASK_CHUNK
+    parts = [
+        (from_bytes(view[start : start + _MASK_CHUNK], "little") ^ chunk_key).to_bytes(
+            _MASK_CHUNK, "little"
+        )
+        for start in range(0, whole, _MASK_CHUNK)
+    ]
+    if whole < size:
+        parts += _mask_parts(view[whole:], mask_key)
+    return parts
+
+
 def apply_mask(data: bytes | bytearray | memoryview, mask_key: bytes) -> bytes:
     """Mask or unmask ``data`` with a 4-byte masking key (RFC 6455 section 5.3).
 
@@ -128,31 +158,19 @@ def apply_mask(data: bytes | bytearray | memoryview, mask_key: bytes) -> bytes:
     Returns:
         The masked (or unmasked) payload.
     """
-    from_bytes = int.from_bytes
     size = len(data)
     if size <= _MASK_CHUNK:
+        from_bytes = int.from_bytes
         key = (mask_key * ((size >> 2) + 1))[:size]
         return (from_bytes(data, "little") ^ from_bytes(key, "little")).to_bytes(size, "little")
-    view = memoryview(data)
-    # _MASK_CHUNK is a multiple of 4, so every chunk starts at key offset 0.
-    chunk_key = from_bytes(mask_key * (_MASK_CHUNK >> 2), "little")
-    whole = size - size % _MASK_CHUNK
-    parts = [
-        (from_bytes(view[start : start + _MASK_CHUNK], "little") ^ chunk_key).to_bytes(
-            _MASK_CHUNK, "little"
-        )
-        for start in range(0, whole, _MASK_CHUNK)
-    ]
-    if whole < size:
-        parts.append(apply_mask(view[whole:], mask_key))
-    return b"".join(parts)
+    return b"".join(_mask_parts(data, mask_key))
 
 
 def frame_bytes(first_byte: int, payload: bytes, mask_key: bytes | None) -> bytes:
     """Serialise one frame from its first header byte (FIN, RSV, opcode) and payload.
 
     The connection's send path: one ``struct.pack`` and one concatenation for a small
-    unmasked frame.
+    unmasked frame; a masked frame's pieces are joined once with its header.
     """
     size = len(payload)
     if mask_key is None:
@@ -167,7 +185,9 @@ def frame_bytes(first_byte: int, payload: bytes, mask_key: bytes | None) -> byte
         header = _pack_16(first_byte, MASK_BIT | 126, size)
     else:
         header = _pack_64(first_byte, MASK_BIT | 127, size)
-    return header + mask_key + apply_mask(payload, mask_key)
+    if size <= _MASK_CHUNK:
+        return header + mask_key + apply_mask(payload, mask_key)
+    return b"".join([header, mask_key, *_mask_parts(payload, mask_key)])
 
 
 def serialize_frame(frame: Frame, *, mask_key: bytes | None = None) -> bytes:
