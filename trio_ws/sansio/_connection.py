@@ -145,6 +145,7 @@ class Connection:
         "_frame_limit",
         "_frame_parts",
         "_frame_remaining",
+        "_frame_utf8",
         "_input_closed",
         "_is_client",
         "_mask_key_source",
@@ -204,6 +205,9 @@ class Connection:
         self._frame_limit: int | None = None
         self._frame_key: bytes | None = None  # the masking key, rotated to the next byte
         self._frame_parts: list[bytes] = []
+        # Checks the text of a frame still arriving, so that invalid UTF-8 fails at the
+        # piece that holds it rather than when the frame is complete (Autobahn 6.4.3/4).
+        self._frame_utf8: Utf8Decoder | None = None
         # The fragmented message being received: opcode (0 = none), size, parts.
         self._message_opcode = 0
         self._message_size = 0
@@ -337,6 +341,8 @@ class Connection:
             shift = len(piece) & 3
             self._frame_key = key[shift:] + key[:shift]
             piece = apply_mask(piece, key)
+        if self._frame_utf8 is not None:
+            self._frame_utf8.decode(piece)
         self._frame_parts.append(piece)
         remaining -= len(piece)
         self._frame_remaining = remaining
@@ -344,6 +350,7 @@ class Connection:
             payload = b"".join(self._frame_parts)
             self._frame_parts = []
             self._frame_key = None
+            self._frame_utf8 = None
             self._data_frame(self._frame_first, payload, self._frame_limit, events)
         return len(piece)
 
@@ -459,16 +466,29 @@ class Connection:
                     raise RemoteProtocolError(_MESSAGE_TOO_BIG, "message too big")
             frame_end = start + length
             if frame_end > end:
-                if length < _STREAM_FRAMES_FROM or opcode > _BINARY or start > end:
+                # Plain text is checked as it arrives (compressed text cannot be).
+                plain_text = not decoders and (
+                    opcode == _TEXT or (opcode == 0 and self._message_opcode == _TEXT)
+                )
+                if (
+                    (length < _STREAM_FRAMES_FROM and not plain_text)
+                    or opcode > _BINARY
+                    or start > end
+                ):
                     self._needed = frame_end - pos
                     return pos
-                # A large data frame: take its payload piece by piece from now on.
+                # A large data frame, or text: take its payload piece by piece from now on.
                 key = src[start - 4 : start] if masked else None
                 piece = src[start:end]
                 if key is not None:
                     shift = len(piece) & 3
                     piece = apply_mask(piece, key)
                     key = key[shift:] + key[:shift]
+                if plain_text:
+                    # A continuation picks up where the message's previous fragment ended.
+                    checker = Utf8Decoder() if opcode else self._utf8.copy()
+                    checker.decode(piece)
+                    self._frame_utf8 = checker
                 self._frame_first = first
                 self._frame_limit = limit
                 self._frame_key = key
@@ -576,6 +596,7 @@ class Connection:
         self._buffered = 0
         self._frame_remaining = 0
         self._frame_parts = []
+        self._frame_utf8 = None
         self._message_opcode = 0
         self._message_parts = []
         self._message_text = []

@@ -18,6 +18,9 @@ __all__ = ["Utf8Decoder", "decode_utf8"]
 _utf8_decode = codecs.utf_8_decode
 _IncrementalDecoder = codecs.getincrementaldecoder("utf-8")
 
+# One reason whatever the position: how a frame was split must not change the event.
+INVALID_UTF8 = "invalid UTF-8"
+
 
 def decode_utf8(data: bytes | bytearray | memoryview) -> str:
     """Decode a complete UTF-8 text.
@@ -27,10 +30,8 @@ def decode_utf8(data: bytes | bytearray | memoryview) -> str:
     """
     try:
         return _utf8_decode(data, "strict", True)[0]
-    except UnicodeDecodeError as exc:
-        raise RemoteProtocolError(
-            CloseCode.INVALID_FRAME_PAYLOAD_DATA, f"invalid UTF-8 at byte {exc.start}"
-        ) from None
+    except UnicodeDecodeError:
+        raise RemoteProtocolError(CloseCode.INVALID_FRAME_PAYLOAD_DATA, INVALID_UTF8) from None
 
 
 def _is_surrogate_prefix(pending: bytes) -> bool:
@@ -66,11 +67,13 @@ class Utf8Decoder:
         try:
             text: str = decoder.decode(data, final)
         except UnicodeDecodeError:
-            raise RemoteProtocolError(
-                CloseCode.INVALID_FRAME_PAYLOAD_DATA, "invalid UTF-8 in text message"
-            ) from None
+            raise RemoteProtocolError(CloseCode.INVALID_FRAME_PAYLOAD_DATA, INVALID_UTF8) from None
         if not final and _is_surrogate_prefix(decoder.getstate()[0]):
-            raise RemoteProtocolError(
-                CloseCode.INVALID_FRAME_PAYLOAD_DATA, "invalid UTF-8 in text message"
-            )
+            raise RemoteProtocolError(CloseCode.INVALID_FRAME_PAYLOAD_DATA, INVALID_UTF8)
         return text
+
+    def copy(self) -> Utf8Decoder:
+        """A new decoder in the same state (to check bytes ahead without consuming them)."""
+        twin = Utf8Decoder()
+        twin._decoder.setstate(self._decoder.getstate())
+        return twin
