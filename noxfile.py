@@ -50,5 +50,49 @@ def docs(session: nox.Session) -> None:
     session.run("sphinx-build", "-W", "-n", "-b", "html", "docs", "docs/_build/html")
 
 
+@nox.session
+def autobahn(session: nox.Session) -> None:
+    """The Autobahn Testsuite: our server and our client, on trio and on asyncio.
+
+    The suite gets a virtual environment of its own, ``.autobahn-venv/``, made on first use
+    by ``setup-autobahn.sh`` from the shared conformance scripts beside the repository
+    (``../shared/conformance``, or ``$TRIO_WS_CONFORMANCE_DIR``). In CI (``CI=true``)
+    sections 1-10 and a subset of the slow compression sections 12 and 13 run (about five
+    minutes); elsewhere, or with ``-- full``, every case runs (20 to 30 minutes) and
+    ``docs/conformance.md`` is rewritten. Other arguments go to ``compliance/run.py``
+    (``-- --help`` lists them).
+    """
+    session.install("-e", ".")
+    args = list(session.posargs)
+    if "full" in args:
+        args = [arg for arg in args if arg != "full"]
+        args.append("--full")
+    elif _in_ci() and not {"--full", "--ci", "--cases"} & set(args):
+        args.append("--ci")
+    session.run("python", "compliance/run.py", *args, env={"PYTHONUNBUFFERED": "1"})
+
+
 def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks beside the peers: protocol core, end to end, memory per connection.
+
+    The peers are installed here, not by trio_ws's own dependencies. ``-- --quick`` is a
+    smoke run of under two minutes; the full run takes six to ten on 2 cores. Other arguments go to
+    ``benchmarks/run.py`` (``-- --help`` lists them).
+    """
+    session.install("-e", ".")
+    session.install("websockets", "wsproto", "trio-websocket", "py-spy")
+    try:
+        session.install("picows")
+    except nox.command.CommandFailed:
+        session.warn("picows (Cython) could not be installed: it is skipped")
+    quick = ["--quick"] if "--quick" in session.posargs else []
+    env = {"PYTHONUNBUFFERED": "1"}
+    session.run("python", "benchmarks/bench_core.py", *quick, env=env)
+    session.run("python", "benchmarks/bench_compression.py", *quick, env=env)
+    session.run("python", "benchmarks/run.py", *session.posargs, env=env)
+    session.run("python", "benchmarks/memory.py", *quick, env=env)
