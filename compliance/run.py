@@ -606,9 +606,14 @@ def main(argv: list[str] | None = None) -> int:
     bad = [v for v in verdicts if not v.allowed]
     allowed = [v for v in verdicts if v.allowed]
     if allowed:
+        # One paragraph per reason, with the runs and cases it covers: the reasons are long.
         print(f"\n{len(allowed)} allowed result(s) that are not plainly OK:")
+        by_note: dict[str, list[str]] = {}
         for v in allowed:
-            print(f"  {v.run} {v.case}: {v.behavior} / close {v.close}: {v.note}")
+            by_note.setdefault(v.note, []).append(f"{v.run} {v.case} ({v.behavior})")
+        for note, results in by_note.items():
+            print(f"  {', '.join(results)}")
+            print(f"      because {note}")
     if bad:
         print(f"\n{len(bad)} result(s) NOT allowed:")
         by_run = {run.name: run for run in runs}
