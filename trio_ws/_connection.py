@@ -9,6 +9,7 @@ all end by themselves once the connection is closed, so its owner never has to c
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 from collections.abc import AsyncIterable
@@ -18,13 +19,13 @@ from typing import TYPE_CHECKING, Any, TypeAlias, Union
 
 import anyio
 from anyio.abc import SocketAttribute
-from anyio.lowlevel import checkpoint, checkpoint_if_cancelled
+from anyio.lowlevel import checkpoint
 
 from ._groups import open_task_group
 from ._keepalive import PingTracker, run_keepalive
 from ._messages import MessageQueue
 from ._reader import read_until_closed, run_reader
-from ._transport import socket_io
+from ._transport import loop_checkpoint_if_cancelled, socket_io
 from ._writer import Writer
 from .sansio import ConnectionState, Headers, Role
 from .sansio._errors import (
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from anyio.abc import ByteStream, TaskGroup
 
     from ._config import ConnectionConfig
-    from ._keepalive import PendingPing
+    from ._keepalive import KeepaliveEntry, KeepaliveScheduler, PendingPing
     from .sansio import Connection, Extension
 
 __all__ = ["Address", "ConnectionInfo", "ConnectionTaskGroup", "WebSocketConnection"]
@@ -82,6 +83,33 @@ class ConnectionInfo:
     remote_address: Address | None = None
 
 
+class _Flag:
+    """A one-shot event whose ``anyio.Event`` is only made if someone waits (a flag is
+    checked far more often than waited for, and every connection has two)."""
+
+    __slots__ = ("_event", "_value")
+
+    def __init__(self) -> None:
+        self._value = False
+        self._event: anyio.Event | None = None
+
+    def is_set(self) -> bool:
+        return self._value
+
+    def set(self) -> None:
+        self._value = True
+        if self._event is not None:
+            self._event.set()
+
+    async def wait(self) -> None:
+        if self._value:
+            await checkpoint()
+            return
+        if self._event is None:
+            self._event = anyio.Event()
+        await self._event.wait()
+
+
 class WebSocketConnection:
     """An open WebSocket connection (either side): send and receive messages, ping, close.
 
@@ -96,6 +124,7 @@ class WebSocketConnection:
 
     __slots__ = (
         "__weakref__",
+        "_checkpoint_if_cancelled",
         "_close_cause",
         "_closing",
         "_config",
@@ -108,6 +137,7 @@ class WebSocketConnection:
         "_initial_data",
         "_internal_error",
         "_io",
+        "_keepalive",
         "_messages",
         "_pings",
         "_protocol",
@@ -135,6 +165,7 @@ class WebSocketConnection:
         self._messages = MessageQueue(config.max_queue)
         self._pings = PingTracker()
         self._io = socket_io(stream)
+        self._checkpoint_if_cancelled = loop_checkpoint_if_cancelled()
         self._writer = Writer(
             stream,
             protocol,
@@ -150,19 +181,27 @@ class WebSocketConnection:
         self._close_cause: BaseException | None = None
         self._started = False
         self._closing = False  # aclose() was called: incoming messages are dropped
-        self._reader_done = anyio.Event()
-        self._finished = anyio.Event()  # the transport is closed; nothing more happens
+        self._reader_done = _Flag()
+        self._finished = _Flag()  # the transport is closed; nothing more happens
         self._task_scopes: list[anyio.CancelScope] = []
-        self._helper_scopes: set[anyio.CancelScope] = set()
+        self._helper_scopes: set[anyio.CancelScope] | None = None  # made on first use
         self._fragmenting: anyio.Event | None = None
+        self._keepalive: KeepaliveEntry | None = None
 
     # ---------------------------------------------------------------- lifecycle
 
-    def _start(self, task_group: TaskGroup, initial_data: bytes = b"") -> None:
+    def _start(
+        self,
+        task_group: TaskGroup,
+        initial_data: bytes = b"",
+        keepalive: KeepaliveScheduler | None = None,
+    ) -> None:
         """Start the background tasks in ``task_group`` (the connection's owner's).
 
         ``initial_data`` are the bytes that followed the handshake; they are processed
-        before anything read later.
+        before anything read later. With ``keepalive`` (a server's, made with this
+        connection's ``ping_interval`` and ``ping_timeout``), the keepalive pings are
+        scheduled there instead of in a task of the connection's own.
         """
         if self._started:
             raise RuntimeError("the connection was already started")
@@ -170,9 +209,19 @@ class WebSocketConnection:
         self._initial_data = initial_data
         name = f"trio_ws[{self._id}]"
         task_group.start_soon(self._run_task, run_reader, self, name=f"{name} reader")
-        task_group.start_soon(self._run_task, self._writer.run, name=f"{name} writer")
+        # On a socket, the writer task starts when bytes wait that nobody writes, and ends
+        # when they are written; on other streams it runs from the start (see _writer).
+        self._writer.set_spawner(
+            functools.partial(
+                task_group.start_soon, self._run_task, self._writer.run, name=f"{name} writer"
+            )
+        )
+        if self._io is None or self._writer.pending:
+            self._writer.wake()
         interval = self._config.ping_interval
-        if interval is not None:
+        if interval is not None and keepalive is not None:
+            self._keepalive = keepalive.add(self)
+        elif interval is not None:
             timeout = self._config.ping_timeout
             task_group.start_soon(
                 self._run_task, run_keepalive, self, interval, timeout, name=f"{name} keepalive"
@@ -191,8 +240,12 @@ class WebSocketConnection:
         with anyio.CancelScope() as scope:
             if self._finished.is_set():
                 scope.cancel()
-            self._task_scopes.append(scope)
-            await task(*args)
+            scopes = self._task_scopes
+            scopes.append(scope)
+            try:
+                await task(*args)
+            finally:
+                scopes.remove(scope)
 
     def _transport_failed(self, exc: BaseException) -> None:
         """The transport broke (or reached EOF): no more bytes in or out."""
@@ -227,9 +280,12 @@ class WebSocketConnection:
         self._receiving_ended()
         self._writer.stopped = True
         self._writer.wake()
+        if self._keepalive is not None:
+            self._keepalive.ws = None  # releases this connection before its next deadline
+            self._keepalive = None
         for scope in self._task_scopes:
             scope.cancel()
-        for scope in self._helper_scopes:
+        for scope in self._helper_scopes or ():
             scope.cancel()
         self._finished.set()
         logger.debug(
@@ -311,7 +367,7 @@ class WebSocketConnection:
         queue = self._messages
         while True:
             if queue:
-                await checkpoint_if_cancelled()
+                await self._checkpoint_if_cancelled()
                 return queue.get_nowait()
             if queue.closed:
                 await checkpoint()
@@ -355,7 +411,7 @@ class WebSocketConnection:
         if self._protocol.bytes_to_send > self._high_water:
             await self._writer.wait_for_space()
         else:
-            await checkpoint_if_cancelled()
+            await self._checkpoint_if_cancelled()
         while self._fragmenting is not None:
             await self._fragmenting.wait()
         if self._protocol.state is not _OPEN or self._writer.stopped:
@@ -516,7 +572,7 @@ class WebSocketConnection:
         Cancellation:
             Safe: the ping may have been sent, its pong is then ignored.
         """
-        await checkpoint_if_cancelled()
+        await self._checkpoint_if_cancelled()
         ping = self._send_ping_now(payload)
         if ping is None:
             raise self._closed_error()
@@ -539,7 +595,7 @@ class WebSocketConnection:
         Cancellation:
             Safe: if cancelled, nothing was sent.
         """
-        await checkpoint_if_cancelled()
+        await self._checkpoint_if_cancelled()
         if self._protocol.state is not _OPEN or self._writer.stopped:
             raise self._closed_error()
         self._protocol.send_pong(payload)
@@ -680,11 +736,14 @@ class ConnectionTaskGroup:
         with anyio.CancelScope() as scope:
             if ws._finished.is_set():
                 scope.cancel()
-            ws._helper_scopes.add(scope)
+            if ws._helper_scopes is None:
+                ws._helper_scopes = set()
+            helper_scopes = ws._helper_scopes
+            helper_scopes.add(scope)
             try:
                 await func(*args)
             finally:
-                ws._helper_scopes.discard(scope)
+                helper_scopes.discard(scope)
 
     def cancel(self) -> None:
         """Cancel every task of this group (and the ``async with`` body)."""

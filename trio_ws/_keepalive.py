@@ -9,21 +9,34 @@ when ``ping_timeout`` passes with no sign of life. Any byte received is a sign o
 a peer busy sending a long message is alive even though its pong waits behind it. And
 while the connection itself stopped reading (its message queue is full), silence proves
 nothing, so the timeout does not run.
+
+A server runs one :class:`KeepaliveScheduler` for all its connections instead of a task
+per connection: a task costs several KiB, an entry in the scheduler's heap about a hundred
+bytes.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import logging
+import math
 import random
 from typing import TYPE_CHECKING
 
 import anyio
 
+from ._groups import open_task_group
 from .sansio._errors import LocalProtocolError
 
 if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+
     from ._connection import WebSocketConnection
 
-__all__ = ["PendingPing", "PingTracker", "run_keepalive"]
+__all__ = ["KeepaliveEntry", "KeepaliveScheduler", "PendingPing", "PingTracker", "run_keepalive"]
+
+logger = logging.getLogger("trio_ws")
 
 
 class PendingPing:
@@ -121,6 +134,15 @@ class PingTracker:
         self._unwritten = []
 
 
+def _pong_deadline(ws: WebSocketConnection, ping: PendingPing, timeout: float, now: float) -> float:
+    """When the peer's silence after ``ping`` becomes a timeout, as seen at ``now``."""
+    if ws._reading_paused:
+        # We are not reading, so the pong may be waiting in the socket.
+        return now + timeout
+    sent = ping.written_at if ping.written_at is not None else ping.created_at
+    return max(sent, ws._pings.last_received) + timeout
+
+
 async def run_keepalive(
     ws: WebSocketConnection, interval: float, pong_timeout: float | None
 ) -> None:
@@ -129,7 +151,6 @@ async def run_keepalive(
 
     Never raises: a timeout becomes the connection's close (1011).
     """
-    tracker = ws._pings
     while True:
         await anyio.sleep(interval)
         ping = ws._send_ping_now(None)
@@ -139,13 +160,7 @@ async def run_keepalive(
             continue
         while not ping.acknowledged.is_set():
             now = anyio.current_time()
-            if ws._reading_paused:
-                # We are not reading, so the pong may be waiting in the socket.
-                since = now
-            else:
-                sent = ping.written_at if ping.written_at is not None else ping.created_at
-                since = max(sent, tracker.last_received)
-            remaining = since + pong_timeout - now
+            remaining = _pong_deadline(ws, ping, pong_timeout, now) - now
             if remaining <= 0:
                 await ws._fail(1011, "keepalive ping timeout")
                 return
@@ -153,3 +168,108 @@ async def run_keepalive(
                 await ping.acknowledged.wait()
         if ping.latency is None:
             return
+
+
+async def _fail_on_timeout(ws: WebSocketConnection) -> None:
+    try:
+        await ws._fail(1011, "keepalive ping timeout")
+    except Exception:  # never into the scheduler's task group: the server runs it
+        logger.exception("[%s] failing the connection after a keepalive timeout", ws.id)
+
+
+class KeepaliveEntry:
+    """One connection's place in a :class:`KeepaliveScheduler`."""
+
+    __slots__ = ("ping", "ws")
+
+    def __init__(self, ws: WebSocketConnection) -> None:
+        #: ``None`` once the connection is closed (the heap may still hold the entry).
+        self.ws: WebSocketConnection | None = ws
+        #: The keepalive ping waiting for its pong; ``None`` between pings.
+        self.ping: PendingPing | None = None
+
+
+class KeepaliveScheduler:
+    """Keepalive for many connections in one task: a heap of deadlines.
+
+    Each connection behaves exactly as with :func:`run_keepalive`: a ping ``interval``
+    seconds after the connection started or after the last keepalive pong, and a failure
+    (1011) when ``timeout`` passes after a ping with no sign of life (no timeout while the
+    connection's reading is paused). While a ping waits for its pong, the entry is checked
+    at least every ``interval`` seconds, so the next ping still follows the pong by
+    ``interval``.
+
+    Args:
+        interval: Seconds between pings.
+        timeout: Seconds of silence after a ping before failing; ``None`` never fails.
+    """
+
+    __slots__ = ("_heap", "_interval", "_order", "_sleep", "_timeout")
+
+    def __init__(self, interval: float, timeout: float | None) -> None:
+        self._interval = interval
+        self._timeout = timeout
+        self._heap: list[tuple[float, int, KeepaliveEntry]] = []
+        self._order = itertools.count()  # ties never compare entries
+        self._sleep: anyio.CancelScope | None = None
+
+    def add(self, ws: WebSocketConnection) -> KeepaliveEntry:
+        """Start the keepalive of ``ws``; clear the entry's ``ws`` to stop it."""
+        entry = KeepaliveEntry(ws)
+        self._push(anyio.current_time() + self._interval, entry)
+        return entry
+
+    def _push(self, deadline: float, entry: KeepaliveEntry) -> None:
+        heapq.heappush(self._heap, (deadline, next(self._order), entry))
+        sleep = self._sleep
+        if sleep is not None and deadline < sleep.deadline:
+            sleep.deadline = deadline
+
+    async def run(self) -> None:
+        """The scheduler's task: runs until cancelled (with the server)."""
+        heap = self._heap
+        async with open_task_group() as failing:
+            while True:
+                now = anyio.current_time()
+                while heap and heap[0][0] <= now:
+                    entry = heapq.heappop(heap)[2]
+                    if entry.ws is not None:
+                        self._due(entry, now, failing)
+                with anyio.CancelScope(deadline=heap[0][0] if heap else math.inf) as sleep:
+                    self._sleep = sleep
+                    try:
+                        await anyio.sleep_forever()
+                    finally:
+                        self._sleep = None
+
+    def _due(self, entry: KeepaliveEntry, now: float, failing: TaskGroup) -> None:
+        ws = entry.ws
+        assert ws is not None
+        interval = self._interval
+        timeout = self._timeout
+        ping = entry.ping
+        if ping is None:
+            ping = ws._send_ping_now(None)
+            if ping is None:  # closing or closed
+                entry.ws = None
+            elif timeout is None:
+                self._push(now + interval, entry)
+            else:
+                entry.ping = ping
+                self._push(now + min(interval, timeout), entry)
+            return
+        if ping.acknowledged.is_set():
+            entry.ping = None
+            if ping.latency is None:  # the connection closed
+                entry.ws = None
+                return
+            sent = ping.written_at if ping.written_at is not None else ping.created_at
+            self._push(sent + ping.latency + interval, entry)
+            return
+        assert timeout is not None
+        deadline = _pong_deadline(ws, ping, timeout, now)
+        if deadline <= now:
+            entry.ws = None
+            failing.start_soon(_fail_on_timeout, ws)
+            return
+        self._push(min(deadline, now + interval), entry)

@@ -2,6 +2,10 @@
 
 A deque and two one-shot events are cheaper than a memory object stream, and let
 ``get_message()`` return at once, with no task switch, when a message is already there.
+The getter waits on the event loop's own primitive (a parked trio task, an asyncio future)
+rather than an ``anyio.Event``: a waiting connection is the common case of a server, and
+the event costs about a KiB per connection and a few microseconds per wake-up. A second
+getter waiting at the same time (unusual) waits on an event.
 
 The bound is soft: the reader puts every message parsed from one chunk it received (at most
 64 KiB of frames), then waits for room before reading the next chunk. That keeps the
@@ -12,53 +16,124 @@ bound, so the reader can always reach the peer's close frame.
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
+from typing import Any
 
 import anyio
 
 __all__ = ["MessageQueue"]
 
+_UNKNOWN, _TRIO, _ASYNCIO, _OTHER = range(4)
+
+# trio's low-level API, imported on first use on trio (trio_ws also runs without trio).
+_trio_lowlevel: Any = None
+
+
+def _current_loop_kind() -> int:
+    global _trio_lowlevel
+    module = anyio.get_cancelled_exc_class().__module__
+    if module.startswith("trio"):
+        if _trio_lowlevel is None:
+            import trio.lowlevel
+
+            _trio_lowlevel = trio.lowlevel
+        return _TRIO
+    if module.startswith("asyncio"):
+        return _ASYNCIO
+    return _OTHER
+
 
 class MessageQueue:
     """A FIFO of messages, bounded by ``limit``, with wake-ups for one reader and getters."""
 
-    __slots__ = ("_items", "_limit", "_message_wakeup", "_space_wakeup", "closed")
+    __slots__ = (
+        "_getter",
+        "_items",
+        "_limit",
+        "_loop_kind",
+        "_message_wakeup",
+        "_space_wakeup",
+        "closed",
+    )
 
     def __init__(self, limit: int) -> None:
-        self._items: deque[str | bytes] = deque()
+        # Made by the first put, dropped when emptied: an idle connection holds no deque
+        # (a deque allocates a block of 64 slots, about 0.7 KiB).
+        self._items: deque[str | bytes] | None = None
         self._limit: float = limit
         self._message_wakeup: anyio.Event | None = None
         self._space_wakeup: anyio.Event | None = None
+        # The one getter parked without an event: a trio task or an asyncio future.
+        self._getter: Any = None
+        self._loop_kind = _UNKNOWN  # found on the first wait (the queue may be built early)
         #: No more messages will be put: getters stop waiting once the queue is empty.
         self.closed = False
 
     def __len__(self) -> int:
-        return len(self._items)
+        items = self._items
+        return 0 if items is None else len(items)
 
     @property
     def full(self) -> bool:
         """Whether the reader should wait before reading more."""
-        return len(self._items) >= self._limit
+        return len(self) >= self._limit
 
     def put(self, message: str | bytes) -> None:
         """Append a message (never waits: the reader checks :attr:`full` between chunks)."""
-        self._items.append(message)
+        items = self._items
+        if items is None:
+            items = self._items = deque()
+        items.append(message)
+        if self._getter is not None:
+            self._wake_getter()
         wakeup = self._message_wakeup
         if wakeup is not None:
             self._message_wakeup = None
             wakeup.set()
 
+    def _wake_getter(self) -> None:
+        getter, self._getter = self._getter, None
+        if self._loop_kind == _TRIO:
+            _trio_lowlevel.reschedule(getter)
+        elif not getter.done():
+            getter.set_result(None)
+
     def get_nowait(self) -> str | bytes:
         """Pop the oldest message. Raises :exc:`IndexError` when empty."""
-        message = self._items.popleft()
+        items = self._items
+        if items is None:
+            raise IndexError("no message waiting")
+        message = items.popleft()
+        if not items:
+            self._items = None
         wakeup = self._space_wakeup
-        if wakeup is not None and len(self._items) < self._limit:
+        if wakeup is not None and len(self) < self._limit:
             self._space_wakeup = None
             wakeup.set()
         return message
 
     async def wait_for_message(self) -> None:
-        """Wait until a message is put or the queue is closed (then check again)."""
+        """Wait until a message is put or the queue is closed (then check again).
+
+        Cancellation: safe; a message put meanwhile stays in the queue.
+        """
+        kind = self._loop_kind
+        if kind == _UNKNOWN:
+            kind = self._loop_kind = _current_loop_kind()
+        if self._getter is None:
+            if kind == _TRIO:
+                self._getter = _trio_lowlevel.current_task()
+                await _trio_lowlevel.wait_task_rescheduled(self._abort_getter)
+                return
+            if kind == _ASYNCIO:
+                future = self._getter = asyncio.get_running_loop().create_future()
+                try:
+                    await future
+                finally:
+                    if self._getter is future:
+                        self._getter = None
+                return
         wakeup = self._message_wakeup
         if wakeup is None:
             wakeup = self._message_wakeup = anyio.Event()
@@ -66,15 +141,21 @@ class MessageQueue:
 
     async def wait_for_space(self) -> None:
         """Wait until the queue is below its limit (or the limit is lifted)."""
-        while len(self._items) >= self._limit:
+        while len(self) >= self._limit:
             wakeup = self._space_wakeup
             if wakeup is None:
                 wakeup = self._space_wakeup = anyio.Event()
             await wakeup.wait()
 
+    def _abort_getter(self, _raise_cancel: object) -> Any:
+        self._getter = None
+        return _trio_lowlevel.Abort.SUCCEEDED
+
     def close(self) -> None:
         """No more messages will come: wake every getter so it can see that."""
         self.closed = True
+        if self._getter is not None:
+            self._wake_getter()
         wakeup = self._message_wakeup
         if wakeup is not None:
             self._message_wakeup = None
@@ -82,7 +163,7 @@ class MessageQueue:
 
     def discard(self) -> None:
         """Drop every queued message, lift the bound and close (the connection is closing)."""
-        self._items.clear()
+        self._items = None
         self._limit = float("inf")
         wakeup = self._space_wakeup
         if wakeup is not None:

@@ -25,6 +25,8 @@ from .sansio import (
 )
 
 if TYPE_CHECKING:
+    from collections import deque
+
     from ._connection import WebSocketConnection
     from ._transport import SocketIO
 
@@ -114,6 +116,8 @@ async def read_until_closed(ws: WebSocketConnection) -> None:
             feed(ws, initial)
         if io is not None and io.waits:
             await _read_socket(ws, io)
+        elif io is not None and io.protocol is not None:
+            await _read_transport(ws, io)
         while protocol.state is not _CLOSED:
             if queue.full:
                 ws._reading_paused = True
@@ -162,6 +166,51 @@ async def _read_socket(ws: WebSocketConnection, io: SocketIO) -> None:
             raise anyio.EndOfStream
         ready = len(data) == RECEIVE_SIZE
         feed(ws, data)
+
+
+async def _read_transport(ws: WebSocketConnection, io: SocketIO) -> None:
+    """The receive loop on anyio's asyncio socket stream, reading its protocol's queue.
+
+    ``SocketStream.receive`` resumes the transport's reading before each wait and pauses it
+    after (two ``epoll_ctl`` calls per read) and takes one chunk per call. Here reading
+    stays on while the connection reads, everything the protocol has queued is fed at
+    once, and reading is paused only while the message queue is full (backpressure), then
+    at the end, so that ``stream.receive`` finds the transport as it left it. When the queue
+    is empty and the protocol's event is set (end of stream, error, closed stream), the
+    loop returns: ``stream.receive`` then raises the matching error.
+    """
+    protocol = ws._protocol
+    queue = ws._messages
+    stream_protocol = io.protocol
+    transport = io.transport
+    chunks: deque[bytes] = stream_protocol.read_queue
+    checkpoint = anyio.lowlevel.checkpoint
+    transport.resume_reading()
+    try:
+        while protocol.state is not _CLOSED:
+            if queue.full:
+                transport.pause_reading()
+                ws._reading_paused = True
+                try:
+                    await queue.wait_for_space()
+                finally:
+                    ws._reading_paused = False
+                transport.resume_reading()
+                continue
+            if chunks:
+                await checkpoint()  # data was there already: yield once, for fairness
+            else:
+                if stream_protocol.is_at_eof or transport.is_closing():
+                    return  # let stream.receive() raise what it is
+                stream_protocol.read_event.clear()
+                await stream_protocol.read_event.wait()
+                if not chunks:
+                    return
+            data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
+            chunks.clear()
+            feed(ws, data)
+    finally:
+        transport.pause_reading()
 
 
 async def close_phase(ws: WebSocketConnection) -> None:

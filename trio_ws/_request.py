@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from anyio.abc import ByteStream, TaskGroup
 
     from ._config import ConnectionConfig
+    from ._keepalive import KeepaliveScheduler
     from ._server import WebSocketServer
     from .sansio._handshake import HeaderInput, Request
 
@@ -117,13 +118,15 @@ class WebSocketRequest:
         local_address: Any,
         is_secure: bool,
         session_id: str,
+        keepalive: KeepaliveScheduler | None = None,
     ) -> None:
         self._stream = stream
-        self._handshake = handshake
-        self._request = request
+        # Dropped once the connection is open (an h11 connection and the request's parts).
+        self._handshake: ServerHandshake | None = handshake
         self._config = config
         self._task_group = task_group
         self._session_id = session_id
+        self._keepalive = keepalive
         self._answer = _Answer.PENDING
         self._connection: WebSocketConnection | None = None
         self.method: str = request.method
@@ -226,7 +229,9 @@ class WebSocketRequest:
                 f"a plain HTTP {self.method} request (no Upgrade: websocket) cannot be "
                 "accepted as a WebSocket connection: answer it with reject()"
             )
-        response, extensions = self._handshake.accept(
+        handshake = self._handshake
+        assert handshake is not None  # dropped only once accepted
+        response, extensions = handshake.accept(
             subprotocol=subprotocol, extra_headers=extra_headers
         )
         self._claim(_Answer.ACCEPTING)
@@ -252,7 +257,9 @@ class WebSocketRequest:
         # a close from the shutdown can only follow it.
         self._connection = connection
         connection._writer.write_first(response)
-        connection._start(self._task_group, initial_data=self._handshake.extra_data)
+        connection._start(
+            self._task_group, initial_data=handshake.extra_data, keepalive=self._keepalive
+        )
         with (
             anyio.CancelScope(shield=True),
             anyio.move_on_after(self._config.close_timeout) as writing,
@@ -268,6 +275,7 @@ class WebSocketRequest:
                 raise ConnectionClosedError(1006, "the client does not read")
             raise ConnectionClosedError(1006, "the client went away") from cause
         self._answer = _Answer.ACCEPTED
+        self._handshake = None
         logger.debug(
             "%s: connection opened [%s] resource %r subprotocol %r",
             self._session_id,
@@ -308,7 +316,10 @@ class WebSocketRequest:
         await anyio.lowlevel.checkpoint_if_cancelled()
         if isinstance(body, str):
             body = body.encode()
-        response = self._handshake.reject(status_code, headers=headers, body=body)
+        handshake = self._handshake
+        if handshake is None:
+            raise LocalProtocolError(f"this request was already answered ({self._answer.value})")
+        response = handshake.reject(status_code, headers=headers, body=body)
         self._claim(_Answer.REJECTED)
         await _send_and_close(self._stream, response, within=self._config.close_timeout)
         logger.debug("%s: rejected with HTTP %d", self._session_id, status_code)
@@ -456,8 +467,12 @@ class _Session:
             response = handshake.reject(503, headers=[_TEXT_PLAIN], body=_BUSY_BODY)
             await _send_and_close(self.stream, response, within=settings.config.close_timeout)
             return
+        # Handed over in a list that _run_handler empties: once the connection is open,
+        # nothing keeps the handshake (and its h11 connection) alive.
+        opening_parts = [handshake, request]
+        del handshake, request
         try:
-            await self._run_handler(handshake, request)
+            await self._run_handler(opening_parts)
         finally:
             self.server._release_slot()
 
@@ -480,7 +495,9 @@ class _Session:
             if request is not None:
                 return request
 
-    async def _run_handler(self, handshake: ServerHandshake, request: Request) -> None:
+    async def _run_handler(self, opening_parts: list[Any]) -> None:
+        handshake: ServerHandshake = opening_parts.pop(0)
+        request: Request = opening_parts.pop(0)
         stream = self.stream
         async with open_task_group() as connection_group:
             ws_request = WebSocketRequest(
@@ -493,7 +510,9 @@ class _Session:
                 local_address=stream.extra(SocketAttribute.local_address, None),
                 is_secure=stream.extra(TLSAttribute.ssl_object, None) is not None,
                 session_id=self.id,
+                keepalive=self.server._keepalive,
             )
+            del handshake, request
             self.request = ws_request
             try:
                 await self._call_handler(ws_request)

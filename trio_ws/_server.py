@@ -37,6 +37,7 @@ from anyio.streams.stapled import MultiListener
 from ._compression import Compression, server_factories
 from ._config import ConnectionConfig
 from ._groups import open_task_group, raise_unwrapped
+from ._keepalive import KeepaliveScheduler
 from ._request import WebSocketRequest, _Session, format_address
 from ._streams import as_byte_stream
 from .sansio._handshake import DEFAULT_MAX_REQUEST_SIZE
@@ -183,6 +184,8 @@ class WebSocketServer:
         self._closed = anyio.Event()
         self._idle = anyio.Event()
         self._accept_scope = anyio.CancelScope()
+        # One keepalive task for every connection, while the server serves (see _keepalive).
+        self._keepalive: KeepaliveScheduler | None = None
         self._listener_failure: BaseException | None = None
         # Read once: the answers stay meaningful (for logs, for tests) after the sockets close.
         addresses = (listener.extra(SocketAttribute.local_address, None) for listener in listeners)
@@ -289,6 +292,10 @@ class WebSocketServer:
         # _shutdown can close them with 1001; _shutdown cancels this group when it is done.
         with anyio.CancelScope(shield=True):
             async with open_task_group() as sessions:
+                config = self._settings.config
+                if config.ping_interval is not None:
+                    self._keepalive = KeepaliveScheduler(config.ping_interval, config.ping_timeout)
+                    sessions.start_soon(self._keepalive.run, name="trio_ws keepalive")
                 task_status.started(sessions)
                 await anyio.sleep_forever()
 

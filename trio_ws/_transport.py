@@ -23,15 +23,19 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import TYPE_CHECKING
+from collections import deque
+from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import SocketAttribute
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from anyio.abc import ByteStream
 
-__all__ = ["SocketIO", "socket_io"]
+__all__ = ["SocketIO", "loop_checkpoint_if_cancelled", "socket_io"]
 
 _ANYIO_SOCKET_STREAMS = frozenset({"SocketStream", "UNIXSocketStream"})
 
@@ -51,14 +55,22 @@ class SocketIO:
         "_transport",
         "_writable",
         "checkpoint",
+        "protocol",
         "waits",
     )
 
     def __init__(
-        self, sock: socket.socket | None, transport: asyncio.WriteTransport | None
+        self,
+        sock: socket.socket | None,
+        transport: asyncio.WriteTransport | None,
+        protocol: Any = None,
     ) -> None:
         self._socket = sock
         self._transport = transport
+        #: anyio's asyncio stream protocol (``read_queue``, ``read_event``), when its
+        #: shape is the one the reader knows: the reader then takes the received chunks
+        #: from it directly (see ``_reader``); ``None`` otherwise.
+        self.protocol = protocol
         self.waits = sock is not None
         if sock is not None:
             import trio
@@ -90,6 +102,17 @@ class SocketIO:
         # only used while its buffer is empty, so it holds at most one write's bytes.
         transport.write(data)
         return len(data)
+
+    @property
+    def transport(self) -> asyncio.Transport:
+        """The asyncio transport (only when :attr:`protocol` is set)."""
+        assert isinstance(self._transport, asyncio.Transport)
+        return self._transport
+
+    @property
+    def closing(self) -> bool:
+        """Whether the asyncio transport is closing (it then takes no more bytes)."""
+        return self._transport is not None and self._transport.is_closing()
 
     def try_receive(self, max_bytes: int) -> bytes | None:
         """Receive up to ``max_bytes`` without waiting; ``None`` if nothing is there yet.
@@ -147,5 +170,30 @@ def socket_io(stream: ByteStream) -> SocketIO | None:
     elif module == "anyio._backends._asyncio":
         transport = getattr(stream, "_transport", None)
         if isinstance(transport, asyncio.WriteTransport):
-            return SocketIO(None, transport)
+            protocol = getattr(stream, "_protocol", None)
+            if not (
+                isinstance(transport, asyncio.Transport)
+                and isinstance(getattr(protocol, "read_queue", None), deque)
+                and isinstance(getattr(protocol, "read_event", None), asyncio.Event)
+                and hasattr(protocol, "is_at_eof")
+            ):
+                protocol = None
+            return SocketIO(None, transport, protocol)
     return None
+
+
+def loop_checkpoint_if_cancelled() -> Callable[[], Awaitable[None]]:
+    """``checkpoint_if_cancelled`` of the running event loop, looked up once.
+
+    anyio's version finds the backend on every call; on trio, trio's own function is the
+    same without that lookup (two calls per echoed message).
+    """
+    try:
+        cancelled = anyio.get_cancelled_exc_class()
+    except Exception:  # no event loop running yet: anyio's, which looks it up later
+        return anyio.lowlevel.checkpoint_if_cancelled
+    if cancelled.__module__.startswith("trio"):
+        import trio
+
+        return trio.lowlevel.checkpoint_if_cancelled
+    return anyio.lowlevel.checkpoint_if_cancelled

@@ -13,6 +13,11 @@ for request/response traffic. Whatever the socket does not take at once is left 
 writer task, ahead of anything buffered later. The next write-through waits until the
 connection has received something or the writer task has drained the buffer, so that a
 burst of sends still coalesces into few writes.
+
+On a socket, the writer task is started on demand, when bytes are buffered that nobody is
+writing, and it ends once the buffer is empty: an idle connection (or one whose writes all
+go through) holds no writer task, which saves several KiB per connection. On other streams
+(TLS, in memory) it is started with the connection and waits to be woken.
 """
 
 from __future__ import annotations
@@ -55,6 +60,8 @@ class Writer:
         "_preamble",
         "_progress",
         "_protocol",
+        "_spawn",
+        "_spawned",
         "_stream",
         "_wakeup",
         "may_write_through",
@@ -78,11 +85,14 @@ class Writer:
         self._pings = pings
         self._on_error = on_error
         self._io = io
-        self._wakeup: anyio.Event | None = None
         self._progress: anyio.Event | None = None
         # Bytes written before anything the core buffered: the server's 101 response.
         self._preamble = b""
-        #: The writer task is running (not yet started, or ended, otherwise).
+        # Starts the writer task (set by the connection once it has a task group).
+        self._spawn: Callable[[], object] | None = None
+        self._spawned = False  # a writer task was started and has not ended
+        self._wakeup: anyio.Event | None = None  # the writer task waits (streams only)
+        #: The writer task is running (not started, or ended, otherwise).
         self.running = False
         #: Writing ended for good (transport error): buffered bytes will never be sent.
         self.stopped = False
@@ -92,12 +102,26 @@ class Writer:
         #: bytes arrive and by the writer task when it drained the buffer).
         self.may_write_through = io is not None
 
+    def set_spawner(self, spawn: Callable[[], object]) -> None:
+        """Let :meth:`wake` start the writer task with ``spawn()`` when it is not running."""
+        self._spawn = spawn
+
     def wake(self) -> None:
-        """Tell the writer that the core's buffer has new bytes."""
+        """Tell the writer that the core's buffer has new bytes (start its task if needed)."""
         wakeup = self._wakeup
         if wakeup is not None:
             self._wakeup = None
             wakeup.set()
+        elif not self._spawned and self._spawn is not None and not self.stopped:
+            # Until the task runs, flush() and blocked senders write from their own task
+            # (cancel-safe on a socket: see _write_once); the task then finds less, or
+            # nothing, to do. A task started in a cancelled task group may never run at
+            # all: writing then goes on as when the writer task was cancelled.
+            self._spawned = True
+            try:
+                self._spawn()
+            except RuntimeError:  # the task group is closed: same as cancelled
+                pass
 
     def write_or_wake(self) -> None:
         """A message was just buffered: write it from here if possible, else wake the writer.
@@ -151,7 +175,13 @@ class Writer:
         await progress.wait()
 
     async def _write_once(self) -> None:
-        """Send what is buffered now; on a transport error, stop writing for good."""
+        """Send what is buffered now; on a transport error, stop writing for good.
+
+        Cancellation: on a socket (:mod:`trio_ws._transport`), what was not written yet is
+        kept, in front of the buffer, for the next write: blocked senders and ``flush()``
+        may write from their own task. On any other stream, a cancelled ``send`` may have
+        put part of a frame on the wire, so writing stops for good.
+        """
         # Pings are stamped when their write starts: the pong may be processed before
         # this task resumes after the write.
         stamped = self._pings.take_unwritten()
@@ -162,36 +192,65 @@ class Writer:
             data = self._preamble + data
             self._preamble = b""
         self.writing = True
+        io = self._io
         try:
-            io = self._io
-            if io is not None and io.waits:
+            if io is None:
+                await self._stream.send(data)
+            elif io.waits:
                 await self._send_nonblocking(io, data)
             else:
-                await self._stream.send(data)
+                await self._send_transport(io, data)
         except Exception as exc:  # transport errors of any kind end writing
             self.stopped = True
             self._on_error(exc)
             return
         except BaseException:
-            # Cancelled in the middle of a write: part of a frame may be on the wire, so
-            # nothing more can be written safely.
-            self.stopped = True
+            if io is None:
+                # Part of a frame may be on the wire: nothing more can be written safely.
+                self.stopped = True
+            else:
+                self.wake()  # the writer task takes over what is left
             raise
         finally:
             self.writing = False
             self._notify_progress()
 
-    @staticmethod
-    async def _send_nonblocking(io: SocketIO, data: bytes) -> None:
+    def _keep_unsent(self, data: bytes | memoryview) -> None:
+        self._preamble = bytes(data) + self._preamble
+
+    async def _send_nonblocking(self, io: SocketIO, data: bytes) -> None:
         """Send all of ``data``, waiting for room only when the socket has none."""
         view = memoryview(data)
         sent = io.try_send(view)
-        while sent < len(view):
-            await io.wait_writable()
-            sent += io.try_send(view[sent:])
+        try:
+            while sent < len(view):
+                await io.wait_writable()
+                sent += io.try_send(view[sent:])
+        except BaseException:
+            self._keep_unsent(view[sent:])
+            raise
+
+    async def _send_transport(self, io: SocketIO, data: bytes) -> None:
+        """Hand ``data`` to an asyncio transport whole, then wait until it is drained.
+
+        ``stream.send(b"")`` is the wait: it returns once the transport's buffer is empty
+        and writes nothing, so a cancellation loses nothing.
+        """
+        while not io.try_send(data):
+            if io.closing:
+                raise anyio.BrokenResourceError
+            try:
+                await self._stream.send(b"")  # earlier bytes are still queued
+            except BaseException:
+                self._keep_unsent(data)
+                raise
+        await self._stream.send(b"")
 
     async def run(self) -> None:
-        """The writer task: write whenever woken, until cancelled or the transport fails."""
+        """The writer task: write until the buffer is empty, cancelled or the transport fails.
+
+        Started by :meth:`wake` when bytes wait and no task is writing them.
+        """
         self.running = True
         try:
             protocol = self._protocol
@@ -201,13 +260,17 @@ class Writer:
                     await self._wait_for_progress()
                     continue
                 if not protocol.bytes_to_send and not self._preamble:
-                    self.may_write_through = self._io is not None
-                    wakeup = self._wakeup = anyio.Event()
-                    await wakeup.wait()
-                    continue
+                    if self._io is None:
+                        # Without a socket, only this task writes: it stays (see wake).
+                        wakeup = self._wakeup = anyio.Event()
+                        await wakeup.wait()
+                        continue
+                    self.may_write_through = True
+                    return
                 await self._write_once()
         finally:
             self.running = False
+            self._spawned = False
             self._wakeup = None
             self._notify_progress()
 
