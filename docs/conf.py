@@ -65,10 +65,6 @@ nitpick_ignore_regex = [
     (r"py:mod", r"logging|functools|ssl|asyncio"),
 ]
 nitpick_ignore = [
-    # Type aliases that appear in public signatures but are not exported by trio_ws.
-    ("py:class", "Handler"),
-    ("py:class", "ClientOptions"),
-    ("py:class", "ServerOptions"),
     # anyio's types, imported under their short names for annotations only.
     ("py:class", "TaskGroup"),
     ("py:class", "TaskStatus"),
