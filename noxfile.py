@@ -36,7 +36,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """Run the demo: an echo server and a client talking to it, on the embedded default."""
+    """Run the demo: a chat server and two clients talking through it, then a clean shutdown."""
     session.install("-e", ".")
     session.run("python", "examples/demo.py", *session.posargs, env={"PYTHONUNBUFFERED": "1"})
 

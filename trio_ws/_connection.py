@@ -1,10 +1,13 @@
 """WebSocketConnection: one open WebSocket connection, client or server side.
 
 A connection is built by the client (:func:`trio_ws.open_websocket`) or the server, never
-by users. It owns three background tasks in a task group it is given: the reader
-(:mod:`trio_ws._reader`), the writer (:mod:`trio_ws._writer`) and, if enabled, the
-keepalive task (:mod:`trio_ws._keepalive`). They never raise into that task group, and they
-all end by themselves once the connection is closed, so its owner never has to cancel them.
+by users. Its background tasks run in a task group it is given: the reader
+(:mod:`trio_ws._reader`); the writer (:mod:`trio_ws._writer`), which on a plain socket runs
+only while bytes wait that the sending task could not write itself, and on other streams
+for the whole connection; and, on a client, the keepalive task (:mod:`trio_ws._keepalive`;
+a server runs one keepalive scheduler for all its connections). They never raise into that
+task group, and they all end by themselves once the connection is closed, so its owner
+never has to cancel them.
 """
 
 from __future__ import annotations

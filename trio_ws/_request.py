@@ -191,9 +191,10 @@ class WebSocketRequest:
     ) -> WebSocketConnection:
         """Accept the handshake: answer 101 and return the WebSocket connection.
 
-        The connection's background tasks (reader, keepalive) start in the task group the
-        server opened for this connection; it is closed with 1000 when the handler returns
-        and with 1011 when it raises.
+        The connection's background tasks (the reader, and the writer when it is needed)
+        start in the task group the server opened for this connection, and its keepalive
+        pings come from the server's scheduler; it is closed with 1000 when the handler
+        returns and with 1011 when it raises.
 
         The connection is listed in :attr:`WebSocketServer.connections
         <trio_ws.WebSocketServer.connections>` before the 101 response is written, so a
@@ -519,7 +520,7 @@ class _Session:
             finally:
                 with self.cleanup_scope:
                     await self._finish(ws_request)
-                # The reader and keepalive tasks (and helper tasks) end with the connection.
+                # The reader, the writer and helper tasks end with the connection.
                 connection_group.cancel_scope.cancel()
 
     async def _call_handler(self, request: WebSocketRequest) -> None:

@@ -4,10 +4,12 @@ Shape of a running server (each level owns the one below it)::
 
     serve_websocket task ── host group ─┬─ accepting group (one task per listener)
                                         └─ session holder ── sessions group (shielded)
+                                                               ├─ keepalive scheduler: one
+                                                               │  task for all connections
                                                                └─ one task per connection
                                                                    └─ connection group:
                                                                       handler, reader,
-                                                                      keepalive
+                                                                      writer (on demand)
 
 Graceful shutdown is driven by cancellation. The sessions group sits under a shielded
 cancel scope, so cancelling the scope that runs the server reaches the accepting tasks and
@@ -462,8 +464,8 @@ async def serve_websocket(
             connection stops reading (backpressure).
         write_high_water: How many outgoing bytes may wait before ``send_message`` waits.
         ping_interval: Seconds between keepalive pings, ``None`` to disable.
-        ping_timeout: Seconds to wait for the pong before closing with 1011, ``None`` to
-            wait forever.
+        ping_timeout: Seconds without a pong (or any received byte) before failing with
+            1011, ``None`` to wait forever.
         open_timeout: Seconds a client has to complete TLS and send its whole request;
             slower (or silent) clients are dropped. The handler's decision time is not
             counted: bound it yourself if it may block.
