@@ -197,4 +197,4 @@ async def test_in_memory_helper_reports_a_rejection() -> None:
         async with open_websocket_in_memory(handler):
             pass  # pragma: no cover
     assert caught.value.status_code == 401
-    assert ("WWW-Authenticate", "Bearer") in caught.value.headers
+    assert caught.value.headers["WWW-Authenticate"] == "Bearer"

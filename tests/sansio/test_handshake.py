@@ -577,7 +577,7 @@ def test_client_rejection_with_body() -> None:
     with pytest.raises(ConnectionRejected) as info:
         handshake.receive_data(b"pe!!")
     assert info.value.status_code == 401
-    assert ("WWW-Authenticate", "Bearer") in info.value.headers
+    assert info.value.headers["www-authenticate"] == "Bearer"
     assert info.value.body == b"nope!!"
     with pytest.raises(LocalProtocolError):
         handshake.receive_eof()
@@ -918,7 +918,7 @@ def test_reject_round_trips_to_connection_rejected() -> None:
     with pytest.raises(ConnectionRejected) as info:
         handshake.receive_data(response)
     assert info.value.status_code == 200
-    assert ("Content-Type", "text/plain") in info.value.headers
+    assert info.value.headers.get("Content-Type") == "text/plain"
     assert info.value.body == b"healthy"
 
 
@@ -1098,3 +1098,15 @@ def test_websocket_upgrades_are_unchanged_when_plain_http_is_allowed() -> None:
     assert request.is_websocket is True
     data, _ = server.accept(subprotocol="chat")
     assert data == RFC_RESPONSE
+
+
+def test_connection_rejected_headers_are_headers() -> None:
+    """A rejection's headers read like a request's: case-insensitive, repeated fields kept."""
+    rejected = ConnectionRejected(
+        401, [(b"WWW-Authenticate", b"Bearer"), ("Set-Cookie", "a=1"), ("set-cookie", "b=2")]
+    )
+    assert isinstance(rejected.headers, Headers)
+    assert rejected.headers["www-authenticate"] == "Bearer"
+    assert rejected.headers.get_all("Set-Cookie") == ["a=1", "b=2"]
+    same = Headers([("X", "1")])
+    assert ConnectionRejected(403, same).headers is same

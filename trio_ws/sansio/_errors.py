@@ -25,7 +25,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
+
+    from ._headers import Headers
 
 __all__ = [
     "ConnectionClosed",
@@ -79,16 +81,24 @@ class ConnectionRejected(HandshakeError):
 
     Attributes:
         status_code: The HTTP status, e.g. 401 or 403.
-        headers: The response headers as ``(name, value)`` string pairs.
-        body: The response body (bounded by the client's ``max_message_size``).
+        headers: The response headers, a :class:`~trio_ws.sansio.Headers` (case-insensitive:
+            ``exc.headers.get("WWW-Authenticate")``), the same type as a request's headers.
+        body: The response body (at most the handshake's ``max_response_size``, 64 KiB by
+            default).
     """
 
     def __init__(
-        self, status_code: int, headers: Sequence[tuple[str, str]] = (), body: bytes = b""
+        self,
+        status_code: int,
+        headers: Iterable[tuple[str | bytes, str | bytes]] = (),
+        body: bytes = b"",
     ) -> None:
+        # Imported here because _headers imports this module for its own errors.
+        from ._headers import Headers
+
         super().__init__(f"server rejected the WebSocket handshake with HTTP {status_code}")
         self.status_code = status_code
-        self.headers: tuple[tuple[str, str], ...] = tuple(headers)
+        self.headers: Headers = headers if isinstance(headers, Headers) else Headers(headers)
         self.body = body
 
 
