@@ -666,16 +666,42 @@ def test_encode_once_send_to_many() -> None:
     assert first.encode_message("hi", text=False) == from_server(Opcode.BINARY, b"hi")
 
 
-def test_encode_message_is_for_servers_without_extensions() -> None:
+def test_encode_message_is_for_servers_without_stateful_extensions() -> None:
     with pytest.raises(LocalProtocolError, match="client"):
         client().encode_message("x")
-    with pytest.raises(LocalProtocolError, match="servers"):
+    with pytest.raises(LocalProtocolError, match="client"):
         client().send_encoded(b"\x81\x00")
     conn = server(extensions=[ReverseExtension()])
-    with pytest.raises(LocalProtocolError, match="extension"):
+    with pytest.raises(LocalProtocolError, match="x-reverse extension"):
         conn.encode_message("x")
-    with pytest.raises(LocalProtocolError, match="extension"):
+    with pytest.raises(LocalProtocolError, match="x-reverse extension"):
         conn.send_encoded(b"\x81\x00")
+
+
+def test_encoded_frames_go_out_plain_with_permessage_deflate() -> None:
+    """With compression negotiated, one pre-encoded (uncompressed) frame serves every
+    connection, and each connection's compression context is left as it was."""
+    from trio_ws.sansio.extensions import PerMessageDeflate
+
+    def deflate_pair() -> tuple[Connection, Connection]:
+        return (
+            server(extensions=[PerMessageDeflate(min_size=0)]),
+            client(extensions=[PerMessageDeflate(min_size=0)]),
+        )
+
+    (first, first_peer), (second, second_peer) = deflate_pair(), deflate_pair()
+    first.send_text("context " * 10)  # compressed: the context now holds this text
+    first_peer.receive_data(first.data_to_send())
+    frame = first.encode_message("broadcast to everyone")
+    assert frame == from_server(Opcode.TEXT, b"broadcast to everyone")  # no RSV1
+    for conn, peer in ((first, first_peer), (second, second_peer)):
+        conn.send_encoded(frame)
+        events = peer.receive_data(conn.data_to_send())
+        assert [getattr(event, "data", None) for event in events] == ["broadcast to everyone"]
+    # The compression context is intact: the next compressed message still decodes.
+    first.send_text("context " * 10)
+    events = first_peer.receive_data(first.data_to_send())
+    assert [getattr(event, "data", None) for event in events] == ["context " * 10]
 
 
 # ---------------------------------------------------------------- extensions

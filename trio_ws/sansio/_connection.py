@@ -770,7 +770,9 @@ class Connection:
     def encode_message(self, data: str | bytes, *, text: bool | None = None) -> bytes:
         """Encode one whole message as frame bytes, to send to many with :meth:`send_encoded`.
 
-        Touches neither the outgoing buffer nor the state.
+        Touches neither the outgoing buffer nor the state. The frame is a plain one: with
+        permessage-deflate negotiated, the message goes out uncompressed (its frames would
+        otherwise depend on each connection's compression context).
 
         Args:
             data: The message.
@@ -779,12 +781,9 @@ class Connection:
 
         Raises:
             LocalProtocolError: This is a client (each of its frames needs a fresh masking
-                key) or an extension is active (its state differs per connection).
+                key) or an active extension does not allow plain messages.
         """
-        if self._is_client:
-            raise LocalProtocolError("a client masks each frame: it cannot reuse frames")
-        if self._extensions:
-            raise LocalProtocolError("cannot reuse frames while an extension is active")
+        self._check_encoded_frames_allowed()
         if text is None:
             text = isinstance(data, str)
         payload = _to_payload(data)
@@ -797,10 +796,18 @@ class Connection:
             LocalProtocolError: As for :meth:`encode_message`, or the close handshake
                 started, or a fragmented message is being sent.
         """
-        if self._is_client or self._extensions:
-            raise LocalProtocolError("encoded frames are for servers without extensions")
+        self._check_encoded_frames_allowed()
         self._start_whole_message()
         self._queue(data)
+
+    def _check_encoded_frames_allowed(self) -> None:
+        if self._is_client:
+            raise LocalProtocolError("a client masks each frame: it cannot reuse frames")
+        for extension in self._extensions:
+            if not extension.allows_plain_messages:
+                raise LocalProtocolError(
+                    f"cannot reuse frames while the {extension.name} extension is active"
+                )
 
     def data_to_send(self) -> bytes:
         """Take everything queued to send (``b""`` if nothing is)."""

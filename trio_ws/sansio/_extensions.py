@@ -44,6 +44,11 @@ class Extension(abc.ABC):
     #: Which reserved bits (RSV1, RSV2, RSV3) this extension gives a meaning to; frames with
     #: other reserved bits set are a protocol error (1002).
     reserved_bits: ClassVar[tuple[bool, bool, bool]] = (False, False, False)
+    #: Whether a plain message (no reserved bit, payload as is) is valid on a connection
+    #: where this extension is active, and leaves its state alone. permessage-deflate is such
+    #: an extension: a message without RSV1 is simply not compressed. It lets a server queue
+    #: one pre-encoded frame on many connections (``Connection.encode_message``).
+    allows_plain_messages: ClassVar[bool] = False
 
     @abc.abstractmethod
     def decode(self, frame: Frame, *, max_size: int | None) -> Frame:

@@ -124,6 +124,9 @@ class PerMessageDeflate(Extension):
 
     name = _NAME
     reserved_bits = (True, False, False)
+    # A message without RSV1 is an uncompressed one (RFC 7692 section 6), and sending one
+    # leaves the compression context as it was.
+    allows_plain_messages = True
 
     def __init__(
         self,
