@@ -27,11 +27,13 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff check, ruff format --check and mypy --strict over the package."""
+    """ruff check, ruff format --check and mypy --strict over the package and the tests."""
     session.install("-e", ".[lint,tests]")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", "--strict", "trio_ws")
+    # The tests are typed too: they are the first users of the public types.
+    session.run("mypy", "--strict", "--explicit-package-bases", "tests")
 
 
 @nox.session

@@ -6,6 +6,8 @@ test) and checks the outcome the suite wants. The suite is the net, these tests 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from trio_ws.sansio import (
     CloseCode,
     Connection,
@@ -15,6 +17,9 @@ from trio_ws.sansio import (
     Role,
     serialize_frame,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 MASK_KEY = b"\x37\xfa\x21\x3d"
 # Autobahn's 6.4.x payload: valid UTF-8, then a code point above U+10FFFF, then more text.
@@ -28,7 +33,7 @@ def client_frame(opcode: Opcode, payload: bytes, *, fin: bool = True) -> bytes:
     return serialize_frame(Frame(opcode, payload, fin=fin), mask_key=MASK_KEY)
 
 
-def failures(events: list[object]) -> list[ConnectionFailed]:
+def failures(events: Sequence[object]) -> list[ConnectionFailed]:
     return [event for event in events if isinstance(event, ConnectionFailed)]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 import pytest
@@ -33,7 +33,7 @@ async def _close_4001(ws: ServerConnection) -> None:
 
 
 @pytest.mark.parametrize("compression", ["deflate", None])
-async def test_echo_with_websockets_server(compression: str | None) -> None:
+async def test_echo_with_websockets_server(compression: Literal["deflate"] | None) -> None:
     with anyio.fail_after(10):
         async with websockets_server.serve(_echo, "127.0.0.1", 0, compression=compression) as srv:
             port = srv.sockets[0].getsockname()[1]

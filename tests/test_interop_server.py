@@ -8,7 +8,7 @@ covered (permessage-deflate negotiated or not).
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import anyio
 import pytest
@@ -41,7 +41,7 @@ async def handler(request: WebSocketRequest) -> None:
         await ws.send_message(message)
 
 
-async def start(tg: TaskGroup, compression: str | None) -> WebSocketServer:
+async def start(tg: TaskGroup, compression: Literal["deflate"] | None) -> WebSocketServer:
     server: WebSocketServer = await tg.start(
         functools.partial(serve_websocket, handler, "127.0.0.1", 0, compression=compression)
     )
@@ -83,7 +83,7 @@ def sync_client_session(port: int, compression: str | None) -> dict[str, Any]:
 @pytest.mark.parametrize("server_compression", ["deflate", None])
 @pytest.mark.parametrize("client_compression", ["deflate", None])
 async def test_websockets_sync_client(
-    server_compression: str | None, client_compression: str | None
+    server_compression: Literal["deflate"] | None, client_compression: str | None
 ) -> None:
     with anyio.fail_after(20):
         async with anyio.create_task_group() as tg:
