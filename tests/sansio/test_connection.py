@@ -8,6 +8,17 @@ from typing import ClassVar
 
 import pytest
 
+from tests.sansio.rfc6455_examples import (
+    RFC_64K_HEADER,
+    RFC_256_HEADER,
+    RFC_FRAGMENT_HEL,
+    RFC_FRAGMENT_LO,
+    RFC_KEY,
+    RFC_MASKED_HELLO,
+    RFC_MASKED_PONG,
+    RFC_UNMASKED_HELLO,
+    RFC_UNMASKED_PING,
+)
 from trio_ws.sansio import (
     BytesMessage,
     CloseConnection,
@@ -27,17 +38,6 @@ from trio_ws.sansio import (
     TextMessage,
     serialize_frame,
 )
-
-# The examples of RFC 6455 section 5.7, byte for byte.
-RFC_KEY = bytes([0x37, 0xFA, 0x21, 0x3D])
-RFC_UNMASKED_HELLO = bytes([0x81, 0x05, 0x48, 0x65, 0x6C, 0x6C, 0x6F])
-RFC_MASKED_HELLO = bytes([0x81, 0x85, 0x37, 0xFA, 0x21, 0x3D, 0x7F, 0x9F, 0x4D, 0x51, 0x58])
-RFC_FRAGMENT_HEL = bytes([0x01, 0x03, 0x48, 0x65, 0x6C])
-RFC_FRAGMENT_LO = bytes([0x80, 0x02, 0x6C, 0x6F])
-RFC_UNMASKED_PING = bytes([0x89, 0x05, 0x48, 0x65, 0x6C, 0x6C, 0x6F])
-RFC_MASKED_PONG = bytes([0x8A, 0x85, 0x37, 0xFA, 0x21, 0x3D, 0x7F, 0x9F, 0x4D, 0x51, 0x58])
-RFC_256_HEADER = bytes([0x82, 0x7E, 0x01, 0x00])
-RFC_64K_HEADER = bytes([0x82, 0x7F, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00])
 
 VALID_CLOSE_CODES = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014]
 VALID_CLOSE_CODES += [3000, 3999, 4000, 4999]
