@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
+from typing import Any
 
 import pytest
 
-from trio_ws import ConnectionConfig
+import trio_ws
+import trio_ws.testing
+from trio_ws import ClientOptions, ConnectionConfig, ConnectionOptions, ServerOptions
+from trio_ws._config import connection_config
 
 
 def test_defaults() -> None:
@@ -51,3 +56,42 @@ def test_none_disables() -> None:
 def test_invalid(name: str, value: object, error: type[Exception]) -> None:
     with pytest.raises(error, match=name):
         ConnectionConfig(**{name: value})  # type: ignore[arg-type]
+
+
+def test_connection_options_match_the_config_fields() -> None:
+    # ClientOptions and ServerOptions inherit these keys: one per field, no more, no less.
+    fields = {field.name for field in dataclasses.fields(ConnectionConfig)}
+    assert set(ConnectionOptions.__annotations__) == fields
+    assert fields <= set(ClientOptions.__annotations__)
+    assert fields <= set(ServerOptions.__annotations__)
+
+
+@pytest.mark.parametrize("function", [trio_ws.serve_websocket, trio_ws.connect_websocket])
+def test_spelled_out_defaults_are_the_config_defaults(function: Any) -> None:
+    parameters = inspect.signature(function).parameters
+    for field in dataclasses.fields(ConnectionConfig):
+        assert parameters[field.name].default == field.default, field.name
+
+
+def test_connection_config_from_options() -> None:
+    config = connection_config({"max_queue": 4, "ping_interval": None})
+    assert config == ConnectionConfig(max_queue=4, ping_interval=None)
+    assert connection_config({}) == ConnectionConfig()
+
+
+def test_connection_config_rejects_unknown_options() -> None:
+    with pytest.raises(TypeError, match=r"unexpected option\(s\): 'max_size', 'ping'"):
+        connection_config({"ping": 1.0, "max_size": 10, "max_queue": 2})
+
+
+@pytest.mark.anyio
+async def test_unknown_option_of_a_server_or_client_function() -> None:
+    async def handler(request: trio_ws.WebSocketRequest) -> None:
+        raise AssertionError("never reached")
+
+    server_end, client_end = trio_ws.testing.memory_stream_pair()
+    with pytest.raises(TypeError, match="max_size"):
+        await trio_ws.serve_websocket_stream(handler, server_end, max_size=10)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="max_size"):
+        async with trio_ws.open_websocket_stream(client_end, host="localhost", max_size=10):  # type: ignore[call-arg]
+            raise AssertionError("never reached")

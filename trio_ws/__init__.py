@@ -16,7 +16,7 @@ from ._client import (
     open_websocket_url as open_websocket_url,
 )
 from ._compression import Compression as Compression
-from ._config import ConnectionConfig as ConnectionConfig
+from ._config import ConnectionConfig as ConnectionConfig, ConnectionOptions as ConnectionOptions
 from ._connection import (
     Address as Address,
     ConnectionTaskGroup as ConnectionTaskGroup,
@@ -56,6 +56,7 @@ __all__ = [
     "CloseCode",
     "Compression",
     "ConnectionConfig",
+    "ConnectionOptions",
     "ConnectionTaskGroup",
     "ConnectionClosed",
     "ConnectionClosedError",

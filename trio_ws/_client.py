@@ -17,15 +17,26 @@ from __future__ import annotations
 
 import ssl
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TypedDict
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 import anyio.abc
 from anyio.streams.tls import TLSStream
 
 from ._compression import Compression, client_factories
-from ._config import ConnectionConfig
+from ._config import (
+    DEFAULT_CLOSE_TIMEOUT,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_MAX_QUEUE,
+    DEFAULT_OPEN_TIMEOUT,
+    DEFAULT_PING_INTERVAL,
+    DEFAULT_PING_TIMEOUT,
+    DEFAULT_WRITE_HIGH_WATER,
+    ConnectionConfig,
+    ConnectionOptions,
+    connection_config,
+)
 from ._connection import ConnectionInfo, WebSocketConnection
 from ._groups import open_task_group
 from ._reader import RECEIVE_SIZE
@@ -54,11 +65,12 @@ __all__ = [
 ]
 
 
-class ClientOptions(TypedDict, total=False):
+class ClientOptions(ConnectionOptions, total=False):
     """The keyword options every client function accepts (``**options``).
 
-    Each one is described in :func:`connect_websocket`, which spells them all out. For type
-    checkers, so that a dict of options can be built and passed around::
+    Each one is described in :func:`connect_websocket`, which spells them all out; the
+    connection options come from :class:`~trio_ws.ConnectionOptions`. For type checkers,
+    so that a dict of options can be built and passed around::
 
         options: ClientOptions = {"compression": None, "ping_interval": None}
         async with open_websocket_url(url, **options) as ws:
@@ -70,14 +82,6 @@ class ClientOptions(TypedDict, total=False):
     extra_headers: Mapping[str, str] | Sequence[tuple[str, str]]
     origin: str | None
     compression: Compression | Literal["deflate"] | None
-    max_message_size: int | None
-    max_queue: int
-    write_high_water: int
-    ping_interval: float | None
-    ping_timeout: float | None
-    open_timeout: float
-    close_timeout: float
-    decode_text: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,27 +103,10 @@ def _settings(
     extra_headers: Mapping[str, str] | Sequence[tuple[str, str]] = (),
     origin: str | None = None,
     compression: Compression | Literal["deflate"] | None = "deflate",
-    max_message_size: int | None = 2**20,
-    max_queue: int = 16,
-    write_high_water: int = 2**16,
-    ping_interval: float | None = 20.0,
-    ping_timeout: float | None = 20.0,
-    open_timeout: float = 10.0,
-    close_timeout: float = 10.0,
-    decode_text: bool = True,
+    **connection: Unpack[ConnectionOptions],
 ) -> _Settings:
-    config = ConnectionConfig(
-        max_message_size=max_message_size,
-        max_queue=max_queue,
-        write_high_water=write_high_water,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-        close_timeout=close_timeout,
-        open_timeout=open_timeout,
-        decode_text=decode_text,
-    )
     return _Settings(
-        config=config,
+        config=connection_config(connection),
         ssl_context=ssl_context,
         subprotocols=subprotocols,
         extra_headers=extra_headers,
@@ -170,13 +157,13 @@ async def connect_websocket(
     extra_headers: Mapping[str, str] | Sequence[tuple[str, str]] = (),
     origin: str | None = None,
     compression: Compression | Literal["deflate"] | None = "deflate",
-    max_message_size: int | None = 2**20,
-    max_queue: int = 16,
-    write_high_water: int = 2**16,
-    ping_interval: float | None = 20.0,
-    ping_timeout: float | None = 20.0,
-    open_timeout: float = 10.0,
-    close_timeout: float = 10.0,
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+    max_queue: int = DEFAULT_MAX_QUEUE,
+    write_high_water: int = DEFAULT_WRITE_HIGH_WATER,
+    ping_interval: float | None = DEFAULT_PING_INTERVAL,
+    ping_timeout: float | None = DEFAULT_PING_TIMEOUT,
+    open_timeout: float = DEFAULT_OPEN_TIMEOUT,
+    close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     decode_text: bool = True,
 ) -> WebSocketConnection:
     """Connect to a WebSocket server; the connection's tasks run in ``task_group``.
@@ -244,14 +231,7 @@ async def connect_websocket(
 
 
 def _with_tls(settings: _Settings, ssl_context: ssl.SSLContext) -> _Settings:
-    return _Settings(
-        config=settings.config,
-        ssl_context=ssl_context,
-        subprotocols=settings.subprotocols,
-        extra_headers=settings.extra_headers,
-        origin=settings.origin,
-        extensions=settings.extensions,
-    )
+    return replace(settings, ssl_context=ssl_context)
 
 
 async def _connect(

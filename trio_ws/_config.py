@@ -8,9 +8,34 @@ the connection as a whole live here.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, TypedDict
 
-__all__ = ["ConnectionConfig"]
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = [
+    "DEFAULT_CLOSE_TIMEOUT",
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "DEFAULT_MAX_QUEUE",
+    "DEFAULT_OPEN_TIMEOUT",
+    "DEFAULT_PING_INTERVAL",
+    "DEFAULT_PING_TIMEOUT",
+    "DEFAULT_WRITE_HIGH_WATER",
+    "ConnectionConfig",
+    "ConnectionOptions",
+    "connection_config",
+]
+
+# The defaults of the connection options, written once: ConnectionConfig and the explicit
+# signatures of serve_websocket and connect_websocket refer to these names.
+DEFAULT_MAX_MESSAGE_SIZE = 2**20
+DEFAULT_MAX_QUEUE = 16
+DEFAULT_WRITE_HIGH_WATER = 2**16
+DEFAULT_PING_INTERVAL = 20.0
+DEFAULT_PING_TIMEOUT = 20.0
+DEFAULT_CLOSE_TIMEOUT = 10.0
+DEFAULT_OPEN_TIMEOUT = 10.0
 
 
 def _check_positive(name: str, value: float | None, *, allow_none: bool) -> None:
@@ -45,13 +70,13 @@ class ConnectionConfig:
             raw UTF-8 ``bytes`` (still validated), for relays that never look inside.
     """
 
-    max_message_size: int | None = 2**20
-    max_queue: int = 16
-    write_high_water: int = 2**16
-    ping_interval: float | None = 20.0
-    ping_timeout: float | None = 20.0
-    close_timeout: float = 10.0
-    open_timeout: float = 10.0
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
+    max_queue: int = DEFAULT_MAX_QUEUE
+    write_high_water: int = DEFAULT_WRITE_HIGH_WATER
+    ping_interval: float | None = DEFAULT_PING_INTERVAL
+    ping_timeout: float | None = DEFAULT_PING_TIMEOUT
+    close_timeout: float = DEFAULT_CLOSE_TIMEOUT
+    open_timeout: float = DEFAULT_OPEN_TIMEOUT
     decode_text: bool = True
 
     def __post_init__(self) -> None:
@@ -66,3 +91,39 @@ class ConnectionConfig:
             value = getattr(self, name)
             if value is not None and not isinstance(value, int):
                 raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+
+
+class ConnectionOptions(TypedDict, total=False):
+    """The connection options that every client and server function accepts.
+
+    One keyword argument per field of :class:`ConnectionConfig`, with the same meaning and
+    default; :class:`~trio_ws.ClientOptions` and :class:`~trio_ws.ServerOptions` extend it.
+    """
+
+    max_message_size: int | None
+    max_queue: int
+    write_high_water: int
+    ping_interval: float | None
+    ping_timeout: float | None
+    close_timeout: float
+    open_timeout: float
+    decode_text: bool
+
+
+_CONFIG_FIELDS = frozenset(field.name for field in fields(ConnectionConfig))
+
+
+def connection_config(options: Mapping[str, Any]) -> ConnectionConfig:
+    """The :class:`ConnectionConfig` of the connection options a public function was given.
+
+    Options left out take :class:`ConnectionConfig`'s defaults.
+
+    Raises:
+        TypeError: An unknown option, or an option of the wrong type.
+        ValueError: An option out of range.
+    """
+    unknown = set(options).difference(_CONFIG_FIELDS)
+    if unknown:
+        names = ", ".join(repr(name) for name in sorted(unknown))
+        raise TypeError(f"unexpected option(s): {names}")
+    return ConnectionConfig(**options)

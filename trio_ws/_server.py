@@ -29,7 +29,7 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, final
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, final
 
 import anyio
 import anyio.abc
@@ -37,7 +37,18 @@ from anyio.abc import SocketAttribute
 from anyio.streams.stapled import MultiListener
 
 from ._compression import Compression, server_factories
-from ._config import ConnectionConfig
+from ._config import (
+    DEFAULT_CLOSE_TIMEOUT,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_MAX_QUEUE,
+    DEFAULT_OPEN_TIMEOUT,
+    DEFAULT_PING_INTERVAL,
+    DEFAULT_PING_TIMEOUT,
+    DEFAULT_WRITE_HIGH_WATER,
+    ConnectionConfig,
+    ConnectionOptions,
+    connection_config,
+)
 from ._groups import open_task_group, raise_unwrapped
 from ._keepalive import KeepaliveScheduler
 from ._request import WebSocketRequest, _Session, format_address
@@ -82,11 +93,12 @@ _ACCEPT_RETRY_DELAY = 0.1
 _ACCEPT_SKIP_ERRNOS = frozenset({errno.ECONNABORTED, errno.EPROTO})
 
 
-class ServerOptions(TypedDict, total=False):
+class ServerOptions(ConnectionOptions, total=False):
     """The keyword options every server function accepts (``**options``).
 
-    Each one is described in :func:`serve_websocket`, which spells them all out. For type
-    checkers, so that a dict of options can be built and passed around::
+    Each one is described in :func:`serve_websocket`, which spells them all out; the
+    connection options come from :class:`~trio_ws.ConnectionOptions`. For type checkers,
+    so that a dict of options can be built and passed around::
 
         options: ServerOptions = {"compression": None, "allow_plain_http": True}
         await nursery.start(partial(serve_websocket, **options), handler, None, 8000)
@@ -94,14 +106,6 @@ class ServerOptions(TypedDict, total=False):
 
     ssl_context: ssl.SSLContext | None
     compression: Compression | Literal["deflate"] | None
-    max_message_size: int | None
-    max_queue: int
-    write_high_water: int
-    ping_interval: float | None
-    ping_timeout: float | None
-    open_timeout: float
-    close_timeout: float
-    decode_text: bool
     max_connections: int | None
     max_request_size: int
     allow_plain_http: bool
@@ -123,34 +127,17 @@ def _settings(
     *,
     ssl_context: ssl.SSLContext | None = None,
     compression: Compression | Literal["deflate"] | None = "deflate",
-    max_message_size: int | None = 2**20,
-    max_queue: int = 16,
-    write_high_water: int = 2**16,
-    ping_interval: float | None = 20.0,
-    ping_timeout: float | None = 20.0,
-    open_timeout: float = 10.0,
-    close_timeout: float = 10.0,
-    decode_text: bool = True,
     max_connections: int | None = None,
     max_request_size: int = DEFAULT_MAX_REQUEST_SIZE,
     allow_plain_http: bool = False,
+    **connection: Unpack[ConnectionOptions],
 ) -> _Settings:
     if max_connections is not None and max_connections < 1:
         raise ValueError(f"max_connections must be at least 1, got {max_connections!r}")
     if max_request_size < 1:
         raise ValueError(f"max_request_size must be positive, got {max_request_size!r}")
-    config = ConnectionConfig(
-        max_message_size=max_message_size,
-        max_queue=max_queue,
-        write_high_water=write_high_water,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-        open_timeout=open_timeout,
-        close_timeout=close_timeout,
-        decode_text=decode_text,
-    )
     return _Settings(
-        config=config,
+        config=connection_config(connection),
         extensions=tuple(server_factories(compression)),
         ssl_context=ssl_context,
         max_connections=max_connections,
@@ -406,13 +393,13 @@ async def serve_websocket(
     *,
     ssl_context: ssl.SSLContext | None = None,
     compression: Compression | Literal["deflate"] | None = "deflate",
-    max_message_size: int | None = 2**20,
-    max_queue: int = 16,
-    write_high_water: int = 2**16,
-    ping_interval: float | None = 20.0,
-    ping_timeout: float | None = 20.0,
-    open_timeout: float = 10.0,
-    close_timeout: float = 10.0,
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+    max_queue: int = DEFAULT_MAX_QUEUE,
+    write_high_water: int = DEFAULT_WRITE_HIGH_WATER,
+    ping_interval: float | None = DEFAULT_PING_INTERVAL,
+    ping_timeout: float | None = DEFAULT_PING_TIMEOUT,
+    open_timeout: float = DEFAULT_OPEN_TIMEOUT,
+    close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     decode_text: bool = True,
     max_connections: int | None = None,
     max_request_size: int = DEFAULT_MAX_REQUEST_SIZE,
