@@ -475,11 +475,30 @@ async def test_the_loops_own_checkpoint_is_chosen_once(anyio_backend: str) -> No
 
         assert chosen is trio.lowlevel.checkpoint_if_cancelled
     else:
-        assert chosen is anyio.lowlevel.checkpoint_if_cancelled
+        # anyio's asyncio backend method, bound once (not the public per-call lookup)
+        assert chosen is not anyio.lowlevel.checkpoint_if_cancelled
+        assert getattr(chosen, "__self__", None).__name__ == "AsyncIOBackend"  # type: ignore[union-attr]
+    await chosen()  # not cancelled: returns
     with anyio.CancelScope() as scope:
         scope.cancel()
         with pytest.raises(anyio.get_cancelled_exc_class()):
             await chosen()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # trio never needs the lookup
+async def test_without_anyios_private_backend_lookup_the_public_checkpoint_is_chosen(
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import anyio._core._eventloop
+
+    from trio_ws._transport import loop_checkpoint_if_cancelled
+
+    def missing() -> None:
+        raise AttributeError("no such function in this anyio")
+
+    monkeypatch.setattr(anyio._core._eventloop, "get_async_backend", missing)
+    assert loop_checkpoint_if_cancelled() is anyio.lowlevel.checkpoint_if_cancelled
 
 
 def test_outside_an_event_loop_anyios_checkpoint_is_chosen() -> None:

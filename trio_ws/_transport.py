@@ -185,8 +185,9 @@ def socket_io(stream: ByteStream) -> SocketIO | None:
 def loop_checkpoint_if_cancelled() -> Callable[[], Awaitable[None]]:
     """``checkpoint_if_cancelled`` of the running event loop, looked up once.
 
-    anyio's version finds the backend on every call; on trio, trio's own function is the
-    same without that lookup (two calls per echoed message).
+    anyio's version finds the backend on every call (two calls per echoed message); on trio,
+    trio's own function is the same without that lookup, and on asyncio anyio's backend
+    method is bound once.
     """
     try:
         cancelled = anyio.get_cancelled_exc_class()
@@ -196,4 +197,11 @@ def loop_checkpoint_if_cancelled() -> Callable[[], Awaitable[None]]:
         import trio
 
         return trio.lowlevel.checkpoint_if_cancelled
-    return anyio.lowlevel.checkpoint_if_cancelled
+    try:
+        # The backend's own method (a private anyio module): 0.6 instead of 1.0 µs a call.
+        from anyio._core._eventloop import get_async_backend
+
+        method: Callable[[], Awaitable[None]] = get_async_backend().checkpoint_if_cancelled
+    except Exception:  # another anyio layout: the public function, which looks it up
+        return anyio.lowlevel.checkpoint_if_cancelled
+    return method
