@@ -86,6 +86,72 @@ def test_repr_shows_the_pairs() -> None:
     assert repr(Headers([("Host", "a")])) == "Headers([('Host', 'a')])"
 
 
+def _compacted(fields: list[tuple[str, str]]) -> Headers:
+    headers = Headers(fields)
+    headers.get("X")  # builds the index, which compacting drops
+    assert headers._index is not None
+    assert headers._compact() is headers
+    return headers
+
+
+def test_compacted_headers_keep_one_string_and_behave_the_same() -> None:
+    fields = [("Host", "example.com"), ("Cookie", "a=1"), ("X-Thing", "café"), ("cookie", "")]
+    headers = _compacted(fields)
+    assert headers._fields is None
+    assert headers._index is None
+    assert isinstance(headers._packed, str)
+    # Every reading unpacks them as they were.
+    assert headers == Headers(fields)
+    assert hash(headers) == hash(Headers(fields))
+    assert list(headers) == fields
+    assert headers.get_all("COOKIE") == ["a=1", ""]
+    assert headers["x-thing"] == "café"
+    assert repr(headers) == repr(Headers(fields))
+    # A second compaction needs no new string.
+    packed = headers._packed
+    headers._compact()
+    assert headers._packed is packed
+    assert headers._fields is None
+    assert len(headers) == 4
+    assert headers.raw == Headers(fields).raw
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        [],
+        [("X-Odd", "a\x00b")],
+        [("X\x00Name", "value")],
+    ],
+    ids=["empty", "nul-in-value", "nul-in-name"],
+)
+def test_headers_that_cannot_be_packed_stay_as_they_are(fields: list[tuple[str, str]]) -> None:
+    headers = Headers(fields)
+    assert headers._compact() is headers
+    assert headers._packed is None
+    assert list(headers) == fields
+    assert headers == Headers(fields)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.text(st.characters(min_codepoint=0, max_codepoint=255), min_size=1),
+            st.text(st.characters(min_codepoint=0, max_codepoint=255)),
+        ),
+        max_size=8,
+    )
+)
+@settings(max_examples=200)
+def test_compacting_never_changes_the_headers(fields: list[tuple[str, str]]) -> None:
+    headers = Headers(fields)
+    headers._compact()
+    assert list(headers) == fields
+    assert headers == Headers(fields)
+    for name, _ in fields:
+        assert headers.get_all(name) == [v for n, v in fields if n.lower() == name.lower()]
+
+
 # --- token lists -------------------------------------------------------------------------------
 
 

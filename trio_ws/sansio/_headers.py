@@ -42,6 +42,8 @@ _PROTOCOL = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:/[!#$%&'*+\-.^_`|~0-9A-Z
 _QUOTED_STRING = re.compile(r'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"')
 _QUOTED_PAIR = re.compile(r"\\(.)")
 _OWS = re.compile(r"[ \t]*")
+# Between the names and values of compacted headers: h11 never lets a NUL into a field.
+_SEPARATOR = "\x00"
 
 
 def _is_token(text: str) -> bool:
@@ -65,19 +67,56 @@ class Headers:
         fields: ``(name, value)`` pairs, as ``str`` or as ``bytes`` (decoded as latin-1).
     """
 
-    __slots__ = ("_fields", "_index")
+    # The fields are held in one of two forms: ``_fields`` (pairs, plus the ``_index`` by
+    # lowercased name that the first lookup builds), or, once a server has compacted the
+    # headers of an open connection (see _compact), ``_packed`` alone, one string that
+    # costs a tenth as much and is unpacked again on the next use.
+    __slots__ = ("_fields", "_index", "_packed")
 
     def __init__(self, fields: Iterable[tuple[str | bytes, str | bytes]] = ()) -> None:
-        self._fields: tuple[tuple[str, str], ...] = tuple(
+        self._fields: tuple[tuple[str, str], ...] | None = tuple(
             (_text(name), _text(value)) for name, value in fields
         )
-        index: dict[str, list[str]] = {}
-        for name, value in self._fields:
-            index.setdefault(name.lower(), []).append(value)
-        self._index = index
+        self._index: dict[str, list[str]] | None = None
+        self._packed: str | None = None
+
+    def _items(self) -> tuple[tuple[str, str], ...]:
+        fields = self._fields
+        if fields is None:
+            assert self._packed is not None  # one of the two forms is always there
+            parts = self._packed.split(_SEPARATOR)
+            fields = self._fields = tuple(zip(parts[0::2], parts[1::2], strict=True))
+        return fields
+
+    def _lookup(self) -> dict[str, list[str]]:
+        index = self._index
+        if index is None:
+            index = self._index = {}
+            for name, value in self._items():
+                index.setdefault(name.lower(), []).append(value)
+        return index
+
+    def _compact(self) -> Headers:
+        """Keep the fields as one string until they are used again; returns ``self``.
+
+        A server holds the request headers of every open connection, mostly never read
+        again after the handshake: as pairs with their index they cost about 2 KiB. Fields
+        that contain the separator (never the case for parsed HTTP headers) stay as they
+        are.
+        """
+        if self._packed is None:
+            fields = self._items()
+            if not fields or any(
+                _SEPARATOR in name or _SEPARATOR in value for name, value in fields
+            ):
+                return self
+            self._packed = _SEPARATOR.join([text for field in fields for text in field])
+        self._fields = None
+        self._index = None
+        return self
 
     def __getitem__(self, name: str) -> str:
-        return self._index[name.lower()][0]
+        return self._lookup()[name.lower()][0]
 
     @overload
     def get(self, name: str) -> str | None: ...
@@ -88,29 +127,29 @@ class Headers:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of the field ``name``, or ``default`` when it is absent."""
-        values = self._index.get(name.lower())
+        values = self._lookup().get(name.lower())
         return values[0] if values else default
 
     def get_all(self, name: str) -> list[str]:
         """Every value of the field ``name``, in received order (``[]`` when absent)."""
-        return list(self._index.get(name.lower(), ()))
+        return list(self._lookup().get(name.lower(), ()))
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._index
+        return isinstance(name, str) and name.lower() in self._lookup()
 
     def __len__(self) -> int:
-        return len(self._fields)
+        return len(self._items())
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
-        return iter(self._fields)
+        return iter(self._items())
 
     @property
     def raw(self) -> list[tuple[bytes, bytes]]:
         """The fields as ``(bytes, bytes)`` pairs, exactly as received."""
-        return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in self._fields]
+        return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in self._items()]
 
     def _key(self) -> tuple[tuple[str, str], ...]:
-        return tuple((name.lower(), value) for name, value in self._fields)
+        return tuple((name.lower(), value) for name, value in self._items())
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Headers):
@@ -121,7 +160,7 @@ class Headers:
         return hash(self._key())
 
     def __repr__(self) -> str:
-        return f"Headers({list(self._fields)!r})"
+        return f"Headers({list(self._items())!r})"
 
 
 # --- parsers -------------------------------------------------------------------------------
