@@ -8,7 +8,7 @@ import anyio
 import pytest
 
 from trio_ws import InternalError
-from trio_ws._groups import open_task_group
+from trio_ws._groups import open_task_group, spawner
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -92,3 +92,50 @@ async def test_cancellation_from_outside_propagates() -> None:
                 tg.start_soon(anyio.sleep_forever)
                 await anyio.sleep_forever()
         assert scope.cancelled_caught
+
+
+@pytest.mark.anyio
+async def test_spawner_starts_named_tasks_whose_errors_come_out_as_themselves(
+    anyio_backend: str,
+) -> None:
+    names: list[str] = []
+
+    async def record() -> None:
+        names.append(str(anyio.get_current_task().name))
+
+    with anyio.fail_after(5):
+        async with open_task_group() as tg:
+            start_soon = spawner(tg)
+            # On trio, the nursery's own start_soon: no anyio TaskHandle per task.
+            expected = tg._nursery.start_soon if anyio_backend == "trio" else tg.start_soon  # type: ignore[attr-defined]
+            assert start_soon == expected
+            start_soon(record, name="trio_ws[test] reader")
+        assert names == ["trio_ws[test] reader"]
+        with pytest.raises(Boom, match="spawned"):
+            await _spawn_failing_task()
+
+
+async def _spawn_failing_task() -> None:
+    async def fail() -> None:
+        raise Boom("spawned")
+
+    async with open_task_group() as tg:
+        spawner(tg)(fail)
+        await anyio.sleep_forever()
+
+
+@pytest.mark.trio
+async def test_spawner_takes_a_trio_nursery_as_it_is() -> None:
+    import trio
+
+    done = trio.Event()
+
+    async def finish() -> None:
+        done.set()
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            start_soon = spawner(nursery)
+            assert start_soon == nursery.start_soon
+            start_soon(finish)
+        assert done.is_set()

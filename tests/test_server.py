@@ -934,3 +934,71 @@ async def test_connections_lists_each_open_connection_over_tcp() -> None:
                 await ws.send_message("x")
                 assert await ws.get_message() == "x"
             tg.cancel_scope.cancel()
+
+
+async def _until(condition: Any) -> None:
+    # Polling: the server has no event for "N connections are open", on purpose.
+    while not condition():  # noqa: ASYNC110
+        await anyio.sleep(0.01)
+
+
+@pytest.mark.anyio
+async def test_open_connections_keep_their_headers_compact_and_readable() -> None:
+    opened: list[trio_ws.WebSocketConnection] = []
+
+    async def handler(request: WebSocketRequest) -> None:
+        assert request.headers["Upgrade"] == "websocket"  # the index exists while deciding
+        ws = await request.accept(extra_headers=[("X-Answer", "42")])
+        opened.append(ws)
+        await ws.get_message()
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            server = await start_server(tg, handler, compression=None)
+            async with open_websocket_url(url(server), extra_headers=[("X-Asked", "1")]):
+                await _until(lambda: opened)
+                ws = opened[0]
+                request_headers, response_headers = ws.request_headers, ws.response_headers
+                # Held as one string each while the connection is open and idle...
+                assert request_headers._fields is None
+                assert response_headers._fields is None
+                # ...and as readable as ever.
+                assert request_headers["x-asked"] == "1"
+                assert response_headers["X-Answer"] == "42"
+                assert dict(response_headers)["Upgrade"] == "websocket"
+                assert server.connections[0].request_headers is request_headers
+            tg.cancel_scope.cancel()
+
+
+@pytest.mark.trio
+async def test_an_idle_server_connection_costs_two_tasks_and_no_task_group() -> None:
+    import trio
+
+    held: list[trio_ws.WebSocketConnection] = []
+
+    async def handler(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        held.append(ws)
+        async for _ in ws:
+            pass
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            server: WebSocketServer = await nursery.start(
+                functools.partial(serve_websocket, handler, "127.0.0.1", 0, compression=None)
+            )
+            sessions = server._connection_tasks._nursery  # type: ignore[union-attr]
+            async with open_websocket_url(url(server)), open_websocket_url(url(server)):
+                await _until(lambda: len(held) == 2)
+                await trio.testing.wait_all_tasks_blocked()
+                tasks = [task for task in sessions.child_tasks if "keepalive" not in task.name]
+                # Per connection, its session and its reader side by side: no nursery of
+                # their own, no anyio task handle around them.
+                assert len(tasks) == 4
+                assert sum(task.name.endswith(" reader") for task in tasks) == 2
+                assert all(not task.child_nurseries for task in tasks)
+                assert all("_run_coro" not in task.coro.__qualname__ for task in tasks)
+            # Closed by the clients: the readers are gone with their sessions.
+            await _until(lambda: len(sessions.child_tasks) == 1)
+            assert all(not ws._task_scopes for ws in held)
+            nursery.cancel_scope.cancel()

@@ -12,7 +12,6 @@ never has to cancel them.
 
 from __future__ import annotations
 
-import functools
 import logging
 import secrets
 from collections.abc import AsyncIterable
@@ -24,7 +23,7 @@ import anyio
 from anyio.abc import SocketAttribute
 from anyio.lowlevel import checkpoint
 
-from ._groups import open_task_group
+from ._groups import open_task_group, spawner
 from ._keepalive import PingTracker, run_keepalive
 from ._messages import MessageQueue
 from ._reader import read_until_closed, run_reader
@@ -148,6 +147,7 @@ class WebSocketConnection:
         "_reading_paused",
         "_started",
         "_stream",
+        "_task_group",
         "_task_scopes",
         "_writer",
     )
@@ -183,6 +183,7 @@ class WebSocketConnection:
         self._internal_error: Exception | None = None
         self._close_cause: BaseException | None = None
         self._started = False
+        self._task_group: TaskGroup | None = None  # the owner's, once started
         self._closing = False  # aclose() was called: incoming messages are dropped
         self._reader_done = _Flag()
         self._finished = _Flag()  # the transport is closed; nothing more happens
@@ -210,15 +211,12 @@ class WebSocketConnection:
             raise RuntimeError("the connection was already started")
         self._started = True
         self._initial_data = initial_data
-        name = f"trio_ws[{self._id}]"
-        task_group.start_soon(self._run_task, run_reader, self, name=f"{name} reader")
+        self._task_group = task_group
+        start_soon = spawner(task_group)
+        start_soon(self._run_task, run_reader, self, name=f"trio_ws[{self._id}] reader")
         # On a socket, the writer task starts when bytes wait that nobody writes, and ends
         # when they are written; on other streams it runs from the start (see _writer).
-        self._writer.set_spawner(
-            functools.partial(
-                task_group.start_soon, self._run_task, self._writer.run, name=f"{name} writer"
-            )
-        )
+        self._writer.set_spawner(self._spawn_writer)
         if self._io is None or self._writer.pending:
             self._writer.wake()
         interval = self._config.ping_interval
@@ -226,8 +224,13 @@ class WebSocketConnection:
             self._keepalive = keepalive.add(self)
         elif interval is not None:
             timeout = self._config.ping_timeout
-            task_group.start_soon(
-                self._run_task, run_keepalive, self, interval, timeout, name=f"{name} keepalive"
+            start_soon(
+                self._run_task,
+                run_keepalive,
+                self,
+                interval,
+                timeout,
+                name=f"trio_ws[{self._id}] keepalive",
             )
         logger.debug(
             "[%s] open (%s) resource %r, subprotocol %r",
@@ -236,6 +239,11 @@ class WebSocketConnection:
             self.resource,
             self._info.subprotocol,
         )
+
+    def _spawn_writer(self) -> None:
+        # The writer's spawner: a bound method costs less than a partial holding two.
+        start_soon = spawner(self._task_group)
+        start_soon(self._run_task, self._writer.run, name=f"trio_ws[{self._id}] writer")
 
     async def _run_task(self, task: Callable[..., Awaitable[None]], *args: object) -> None:
         # Each background task gets its own scope so that _abort() can stop it without

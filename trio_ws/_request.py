@@ -5,8 +5,8 @@ HTTP upgrade request (and nothing else has been sent yet), so the application ca
 the path, query, headers, cookies, peer address and offered subprotocols before deciding:
 
 - :meth:`WebSocketRequest.accept` answers ``101 Switching Protocols`` and returns the
-  :class:`~trio_ws.WebSocketConnection`, whose background tasks run in the task group the
-  server opened for this connection;
+  :class:`~trio_ws.WebSocketConnection`, whose background tasks run in the server's task
+  group;
 - :meth:`WebSocketRequest.reject` answers any other HTTP status with headers and a body.
 
 With ``allow_plain_http=True``, plain HTTP ``GET``/``HEAD`` requests (no ``Upgrade``)
@@ -33,7 +33,6 @@ from anyio.abc import SocketAttribute
 from anyio.streams.tls import TLSAttribute, TLSStream
 
 from ._connection import Address, ConnectionInfo, WebSocketConnection
-from ._groups import open_task_group
 from .sansio import Connection, Role
 from .sansio._errors import (
     ConnectionClosed,
@@ -192,7 +191,7 @@ class WebSocketRequest:
         """Accept the handshake: answer 101 and return the WebSocket connection.
 
         The connection's background tasks (the reader, and the writer when it is needed)
-        start in the task group the server opened for this connection, and its keepalive
+        start in the server's task group and end with the connection, and its keepalive
         pings come from the server's scheduler; it is closed with 1000 when the handler
         returns and with 1011 when it raises.
 
@@ -277,6 +276,8 @@ class WebSocketRequest:
             raise ConnectionClosedError(1006, "the client went away") from cause
         self._answer = _Answer.ACCEPTED
         self._handshake = None
+        # Read during the handshake, seldom after it: one string each while unused.
+        self.headers._compact()
         logger.debug(
             "%s: connection opened [%s] resource %r subprotocol %r",
             self._session_id,
@@ -340,7 +341,7 @@ def _response_headers(response: bytes) -> Headers:
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
         fields.append((name.strip(), value.strip()))
-    return Headers(fields)
+    return Headers(fields)._compact()
 
 
 async def _send_and_close(stream: ByteStream, data: bytes, *, within: float) -> None:
@@ -364,9 +365,16 @@ def format_address(address: Any) -> str:
 
 
 class _Session:
-    """One accepted transport connection of a server, from ``accept()`` until it is closed."""
+    """One accepted transport connection of a server, from ``accept()`` until it is closed.
+
+    The session's task runs the handshake and then the handler; the connection's
+    background tasks (the reader, the writer when needed) run in the server's task group
+    (``server._connection_tasks``), not in a task group of the session's own, and end when
+    the session closes the connection.
+    """
 
     __slots__ = (
+        "aborted",
         "cancelled",
         "cleanup_scope",
         "failure",
@@ -379,14 +387,15 @@ class _Session:
     )
 
     def __init__(self, server: WebSocketServer, stream: ByteStream) -> None:
-        remote = stream.extra(SocketAttribute.remote_address, None)
-        self.id = f"conn#{next(_session_ids)} {format_address(remote)}"
+        # The peer's address is added by run(): reading it may fail (a peer gone already).
+        self.id = f"conn#{next(_session_ids)}"
         self.server = server
         self.stream = stream
         # Cancelled by the shutdown while the handshake is in flight, or to abort at the end.
         self.scope = anyio.CancelScope()
-        # Shields the final answer / close handshake; the shutdown cancels it at the end.
-        self.cleanup_scope = anyio.CancelScope(shield=True)
+        # Shields the final answer / close handshake; made when that starts (see abort()).
+        self.cleanup_scope: anyio.CancelScope | None = None
+        self.aborted = False  # the end of the shutdown: the cleanup is cancelled too
         # True while the request is being read (after the TLS handshake, if any): a
         # shutdown then owes the client a 503.
         self.reading = False
@@ -398,20 +407,46 @@ class _Session:
     def connection(self) -> WebSocketConnection | None:
         return None if self.request is None else self.request.connection
 
+    def abort(self) -> None:
+        """Cancel everything the session still does, its shielded cleanup included."""
+        self.aborted = True
+        self.scope.cancel()
+        if self.cleanup_scope is not None:
+            self.cleanup_scope.cancel()
+
+    def _cleanup(self) -> anyio.CancelScope:
+        """A new shielded scope for the final answer or close (cancelled once aborted)."""
+        scope = self.cleanup_scope = anyio.CancelScope(shield=True)
+        if self.aborted:
+            scope.cancel()
+        return scope
+
     async def run(self) -> None:
         """Serve the connection until it is closed; never raises but cancellation."""
         server = self.server
+        try:
+            remote = self.stream.extra(SocketAttribute.remote_address, None)
+        except OSError:
+            remote = None
+        self.id = f"{self.id} {format_address(remote)}"
         server._sessions.add(self)
         try:
             with self.scope:
-                await self._serve()
+                # Few frames stay on the stack while the handler runs (they cost memory
+                # per connection): the handshake's end with _open's, before the handler.
+                request = await self._open()
+                if request is not None:
+                    try:
+                        await self._run_handler(request)
+                    finally:
+                        server._release_slot()
         except Exception:
             # Handler errors are caught closer to the handler; this is a bug in trio_ws.
             logger.exception("%s: internal error", self.id)
         finally:
             try:
                 if self.reading and server.closing:
-                    with self.cleanup_scope:
+                    with self._cleanup():
                         await self._refuse_unread()
             finally:
                 with anyio.CancelScope(shield=True):
@@ -430,12 +465,18 @@ class _Session:
             self.stream, response, within=self.server._settings.config.close_timeout
         )
 
-    async def _serve(self) -> None:
-        settings = self.server._settings
-        if self.server.closing:
+    async def _open(self) -> WebSocketRequest | None:
+        """Read the request; the request for the handler, or ``None`` if it was answered.
+
+        On ``None`` the client got its answer (or went away): there is nothing left to do
+        but close the stream. Otherwise a slot of ``max_connections`` is taken.
+        """
+        server = self.server
+        settings = server._settings
+        if server.closing:
             # Accepted just before the listeners stopped: tell the client at once.
             self.reading = settings.ssl_context is None
-            return
+            return None
         handshake = ServerHandshake(
             extensions=settings.extensions,
             max_request_size=settings.max_request_size,
@@ -450,32 +491,41 @@ class _Session:
                 body = f"{exc.reason}\n".encode()
                 response = handshake.reject(exc.status_code, headers=exc.headers, body=body)
                 await _send_and_close(self.stream, response, within=settings.config.close_timeout)
-                return
+                return None
             except _TRANSPORT_ERRORS as exc:
                 self.reading = False
                 logger.debug("%s: dropped during the opening handshake: %r", self.id, exc)
-                return
+                return None
         # Only the shutdown's cancellation skips this line: then the 503 is due.
         self.reading = False
         if opening.cancelled_caught:
             logger.debug("%s: no complete request within open_timeout: dropped", self.id)
-            return
+            return None
         if request is None:
             logger.debug("%s: closed by the client before its request was complete", self.id)
-            return
-        if not self.server._take_slot():
+            return None
+        if not server._take_slot():
             logger.debug("%s: over max_connections, answering 503", self.id)
             response = handshake.reject(503, headers=[_TEXT_PLAIN], body=_BUSY_BODY)
             await _send_and_close(self.stream, response, within=settings.config.close_timeout)
-            return
-        # Handed over in a list that _run_handler empties: once the connection is open,
-        # nothing keeps the handshake (and its h11 connection) alive.
-        opening_parts = [handshake, request]
-        del handshake, request
-        try:
-            await self._run_handler(opening_parts)
-        finally:
-            self.server._release_slot()
+            return None
+        stream = self.stream
+        task_group = server._connection_tasks
+        assert task_group is not None  # set before any session starts
+        # The handshake (and its h11 connection) is kept by the request until it is
+        # answered, and by nothing else: this frame is gone once the handler runs.
+        return WebSocketRequest(
+            stream=stream,
+            handshake=handshake,
+            request=request,
+            config=settings.config,
+            task_group=task_group,
+            remote_address=stream.extra(SocketAttribute.remote_address, None),
+            local_address=stream.extra(SocketAttribute.local_address, None),
+            is_secure=stream.extra(TLSAttribute.ssl_object, None) is not None,
+            session_id=self.id,
+            keepalive=server._keepalive,
+        )
 
     async def _read_request(self, handshake: ServerHandshake) -> Request | None:
         if self.server._settings.ssl_context is not None:
@@ -496,38 +546,14 @@ class _Session:
             if request is not None:
                 return request
 
-    async def _run_handler(self, opening_parts: list[Any]) -> None:
-        handshake: ServerHandshake = opening_parts.pop(0)
-        request: Request = opening_parts.pop(0)
-        stream = self.stream
-        async with open_task_group() as connection_group:
-            ws_request = WebSocketRequest(
-                stream=stream,
-                handshake=handshake,
-                request=request,
-                config=self.server._settings.config,
-                task_group=connection_group,
-                remote_address=stream.extra(SocketAttribute.remote_address, None),
-                local_address=stream.extra(SocketAttribute.local_address, None),
-                is_secure=stream.extra(TLSAttribute.ssl_object, None) is not None,
-                session_id=self.id,
-                keepalive=self.server._keepalive,
-            )
-            del handshake, request
-            self.request = ws_request
-            try:
-                await self._call_handler(ws_request)
-            finally:
-                with self.cleanup_scope:
-                    await self._finish(ws_request)
-                # The reader, the writer and helper tasks end with the connection.
-                connection_group.cancel_scope.cancel()
-
-    async def _call_handler(self, request: WebSocketRequest) -> None:
+    async def _run_handler(self, request: WebSocketRequest) -> None:
+        """Run the handler, then answer or close as its outcome says."""
+        server = self.server
+        self.request = request
         task_id = anyio.get_current_task().id
-        self.server._handler_tasks.add(task_id)
+        server._handler_tasks.add(task_id)
         try:
-            await self.server._handler(request)
+            await server._handler(request)
         except ConnectionClosed as exc:
             # The handler let the peer's close (or the shutdown's 1001) propagate: normal.
             logger.debug("%s: handler ended by the closed connection: %s", self.id, exc)
@@ -544,7 +570,17 @@ class _Session:
                 exc_info=exc,
             )
         finally:
-            self.server._handler_tasks.discard(task_id)
+            server._handler_tasks.discard(task_id)
+            try:
+                with self._cleanup():
+                    await self._finish(request)
+            finally:
+                # The reader, the writer and their scopes end with the connection, even
+                # when the close above was cut short (aborted, or a bug).
+                connection = request.connection
+                if connection is not None:
+                    with anyio.CancelScope(shield=True):
+                        await connection._abort()
 
     async def _finish(self, request: WebSocketRequest) -> None:
         """Give the handshake its final answer or close the connection, as the outcome says."""

@@ -6,10 +6,15 @@ Shape of a running server (each level owns the one below it)::
                                         └─ session holder ── sessions group (shielded)
                                                                ├─ keepalive scheduler: one
                                                                │  task for all connections
-                                                               └─ one task per connection
-                                                                   └─ connection group:
-                                                                      handler, reader,
-                                                                      writer (on demand)
+                                                               ├─ one task per connection:
+                                                               │  handshake, then handler
+                                                               └─ its reader, its writer
+                                                                  (on demand)
+
+A connection's reader and writer run in the sessions group beside its session task rather
+than in a task group of their own (a task group costs about 1.5 KiB per connection): each
+runs under a cancel scope of its own, which the connection cancels when it closes, and the
+session task closes its connection (or aborts it) before it ends.
 
 Graceful shutdown is driven by cancellation. The sessions group sits under a shielded
 cancel scope, so cancelling the scope that runs the server reaches the accepting tasks and
@@ -49,7 +54,7 @@ from ._config import (
     ConnectionOptions,
     connection_config,
 )
-from ._groups import open_task_group, raise_unwrapped
+from ._groups import open_task_group, raise_unwrapped, spawner
 from ._keepalive import KeepaliveScheduler
 from ._request import WebSocketRequest, _Session, format_address
 from ._streams import as_byte_stream
@@ -175,6 +180,8 @@ class WebSocketServer:
         self._accept_scope = anyio.CancelScope()
         # One keepalive task for every connection, while the server serves (see _keepalive).
         self._keepalive: KeepaliveScheduler | None = None
+        # Where the connections' background tasks run: the sessions group.
+        self._connection_tasks: TaskGroup | None = None
         self._listener_failure: BaseException | None = None
         # Read once: the answers stay meaningful (for logs, for tests) after the sockets close.
         addresses = (listener.extra(SocketAttribute.local_address, None) for listener in listeners)
@@ -281,6 +288,7 @@ class WebSocketServer:
         # _shutdown can close them with 1001; _shutdown cancels this group when it is done.
         with anyio.CancelScope(shield=True):
             async with open_task_group() as sessions:
+                self._connection_tasks = sessions
                 config = self._settings.config
                 if config.ping_interval is not None:
                     self._keepalive = KeepaliveScheduler(config.ping_interval, config.ping_timeout)
@@ -312,6 +320,7 @@ class WebSocketServer:
             self._shutdown_requested.set()
 
     async def _accept_until_closed(self, listener: Any, sessions: TaskGroup) -> None:
+        start_soon = spawner(sessions)
         while True:
             try:
                 stream = await listener.accept()
@@ -324,13 +333,15 @@ class WebSocketServer:
                 logger.error("accept() failed, retrying in %ss: %s", _ACCEPT_RETRY_DELAY, exc)
                 await anyio.sleep(_ACCEPT_RETRY_DELAY)
                 continue
-            sessions.start_soon(self._start_session, stream)
+            # The session's own run() is the task: no wrapper frame stays on its stack.
+            start_soon(_Session(self, as_byte_stream(stream)).run)
 
     async def _close_listeners(self) -> None:
         for listener in self.listeners:
             await anyio.aclose_forcefully(listener)
 
     async def _start_session(self, stream: Any) -> None:
+        # For listeners that only have serve().
         await _Session(self, as_byte_stream(stream)).run()
 
     def _session_ended(self, session: _Session) -> None:
@@ -374,8 +385,7 @@ class WebSocketServer:
                     await self._idle.wait()
         for session in list(self._sessions):
             logger.debug("%s: aborted at the end of the shutdown", session.id)
-            session.scope.cancel()
-            session.cleanup_scope.cancel()
+            session.abort()
         sessions.cancel_scope.cancel()
 
     @staticmethod
@@ -682,4 +692,7 @@ async def serve_websocket_stream(
         await anyio.aclose_forcefully(byte_stream)
         raise
     server = WebSocketServer(handler, [], settings)
-    await _Session(server, byte_stream).run()
+    session = _Session(server, byte_stream)
+    # The connection's reader and writer run beside the session, as in a server.
+    async with open_task_group() as server._connection_tasks:
+        await session.run()
