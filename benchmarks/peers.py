@@ -9,12 +9,18 @@ This file is also the entry point of the server and client processes that ``run.
 ``memory.py`` start::
 
     python benchmarks/peers.py serve LIBRARY --port PORT [--compression] [--max-size N]
+                                     [--ping-interval SECONDS]
     python benchmarks/peers.py client LIBRARY SCENARIO --port PORT --count N --cap SECONDS
     python benchmarks/peers.py hold LIBRARY --port PORT --connections N [--compression]
 
 A server prints ``ready`` once it listens, answers ``rss`` on its standard input with
-``rss <kB> <open connections>`` (after a garbage collection) and exits when its standard
-input closes, so a crashed runner never leaves servers behind.
+``rss <kB> <open connections>`` (after a garbage collection; ``rss trim`` also calls glibc's
+``malloc_trim(0)`` first, which hands the pages the allocator holds free back to the system)
+and exits when its standard input closes, so a crashed runner never leaves servers behind.
+
+``--ping-interval`` sets the keepalive interval of the libraries that have one (trio_ws,
+websockets); without it, each library's default applies. The environment variable
+``PEERS_PING_INTERVAL`` gives it to servers started by a runner that does not pass it.
 """
 
 from __future__ import annotations
@@ -58,7 +64,9 @@ class Library:
         name: the column name in the tables.
         backend: ``"trio"`` or ``"asyncio"``, the loop both processes run on.
         modules: modules that must be importable for the library to be benchmarked.
-        serve: ``serve(port, *, compression, max_size)`` runs an echo server forever.
+        serve: ``serve(port, *, compression, max_size, ping_interval)`` runs an echo
+            server forever (``ping_interval``: ``None`` for the library's default; ignored
+            by libraries without keepalive pings).
         connect: ``connect(url, *, compression, max_size)`` is an async context manager
             yielding ``(send, recv)``.
     """
@@ -110,7 +118,9 @@ def _count_closed() -> None:
 # --- trio_ws (the same code on trio and on asyncio, through anyio) ---------------------------
 
 
-async def _serve_trio_ws(port: int, *, compression: bool, max_size: int | None) -> None:
+async def _serve_trio_ws(
+    port: int, *, compression: bool, max_size: int | None, ping_interval: float | None = None
+) -> None:
     import trio_ws
 
     async def handler(request: Any) -> None:
@@ -127,6 +137,8 @@ async def _serve_trio_ws(port: int, *, compression: bool, max_size: int | None) 
     options: dict[str, Any] = {"max_message_size": max_size}
     if not compression:
         options["compression"] = None
+    if ping_interval is not None:
+        options["ping_interval"] = ping_interval
     async with anyio.create_task_group() as tg:
         await tg.start(
             functools.partial(trio_ws.serve_websocket, handler, "127.0.0.1", port, **options)
@@ -149,7 +161,9 @@ async def _connect_trio_ws(
 # --- websockets (asyncio implementation) -----------------------------------------------------
 
 
-async def _serve_websockets_asyncio(port: int, *, compression: bool, max_size: int | None) -> None:
+async def _serve_websockets_asyncio(
+    port: int, *, compression: bool, max_size: int | None, ping_interval: float | None = None
+) -> None:
     from websockets.asyncio.server import serve
     from websockets.exceptions import ConnectionClosed
 
@@ -163,12 +177,16 @@ async def _serve_websockets_asyncio(port: int, *, compression: bool, max_size: i
         finally:
             _count_closed()
 
+    options: dict[str, Any] = {}
+    if ping_interval is not None:
+        options["ping_interval"] = ping_interval
     async with serve(
         handler,
         "127.0.0.1",
         port,
         compression="deflate" if compression else None,
         max_size=max_size,
+        **options,
     ) as server:
         await server.serve_forever()
 
@@ -188,7 +206,9 @@ async def _connect_websockets_asyncio(
 # --- websockets (trio implementation, in the versions that ship websockets.trio) -------------
 
 
-async def _serve_websockets_trio(port: int, *, compression: bool, max_size: int | None) -> None:
+async def _serve_websockets_trio(
+    port: int, *, compression: bool, max_size: int | None, ping_interval: float | None = None
+) -> None:
     from websockets.exceptions import ConnectionClosed
     from websockets.trio.server import serve
 
@@ -211,6 +231,7 @@ async def _serve_websockets_trio(port: int, *, compression: bool, max_size: int 
                 host="127.0.0.1",
                 compression="deflate" if compression else None,
                 max_size=max_size,
+                **({} if ping_interval is None else {"ping_interval": ping_interval}),
             )
         )
 
@@ -230,7 +251,9 @@ async def _connect_websockets_trio(
 # --- trio-websocket (no compression support) -------------------------------------------------
 
 
-async def _serve_trio_websocket(port: int, *, compression: bool, max_size: int | None) -> None:
+async def _serve_trio_websocket(
+    port: int, *, compression: bool, max_size: int | None, ping_interval: float | None = None
+) -> None:
     from trio_websocket import ConnectionClosed, serve_websocket
 
     async def handler(request: Any) -> None:
@@ -270,7 +293,9 @@ async def _connect_trio_websocket(
 # --- picows (Cython, callbacks on asyncio) ---------------------------------------------------
 
 
-async def _serve_picows(port: int, *, compression: bool, max_size: int | None) -> None:
+async def _serve_picows(
+    port: int, *, compression: bool, max_size: int | None, ping_interval: float | None = None
+) -> None:
     from picows import WSListener, WSMsgType, ws_create_server
 
     class Echo(WSListener):  # type: ignore[misc]
@@ -411,12 +436,28 @@ def resident_kib(pid: int | str = "self") -> int:
     raise RuntimeError("no VmRSS line")
 
 
+def _malloc_trim() -> None:
+    """Hand the free pages of glibc's heap back to the system (nothing elsewhere)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError, TypeError):
+        return
+    trim(0)
+
+
 def _control_loop(graceful: bool) -> None:
     # The runner talks to the server through its standard input; a closed input means the
     # runner is gone, so the server goes too (no orphan servers after a crash or Ctrl-C).
     for line in sys.stdin:
-        if line.strip() == "rss":
+        words = line.split()
+        if words[:1] == ["rss"]:
             gc.collect()
+            if words[1:] == ["trim"]:
+                _malloc_trim()
             print(f"rss {resident_kib()} {open_connections}", flush=True)
     if graceful:
         # A profiled server must leave its loop to write the profile: interrupt the main
@@ -436,6 +477,7 @@ def serve_main(
     *,
     compression: bool,
     max_size: int | None,
+    ping_interval: float | None = None,
     profile: str | None = None,
 ) -> None:
     """Run ``library``'s echo server on 127.0.0.1:``port`` until standard input closes.
@@ -460,7 +502,13 @@ def serve_main(
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(
-                functools.partial(library.serve, port, compression=compression, max_size=max_size)
+                functools.partial(
+                    library.serve,
+                    port,
+                    compression=compression,
+                    max_size=max_size,
+                    ping_interval=ping_interval,
+                )
             )
             await announce()
 
@@ -559,6 +607,15 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--compression", action="store_true")
     serve.add_argument("--max-size", type=int, default=MAX_SIZE)
     serve.add_argument("--profile", metavar="PATH", help="run under cProfile, stats to PATH")
+    serve.add_argument(
+        "--ping-interval",
+        type=float,
+        default=float(os.environ["PEERS_PING_INTERVAL"])
+        if os.environ.get("PEERS_PING_INTERVAL")
+        else None,
+        metavar="SECONDS",
+        help="keepalive interval (default: the library's own)",
+    )
     client = commands.add_parser("client")
     client.add_argument("library", choices=LIBRARIES)
     client.add_argument("scenario")
@@ -580,6 +637,7 @@ def main(argv: list[str] | None = None) -> None:
             args.port,
             compression=args.compression,
             max_size=args.max_size,
+            ping_interval=args.ping_interval,
             profile=args.profile,
         )
     elif args.command == "client":

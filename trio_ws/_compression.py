@@ -46,6 +46,11 @@ class Compression:
         compression = Compression(level=6, max_window_bits=15, peer_max_window_bits=15)
         await nursery.start(partial(serve_websocket, compression=compression), handler, None, 8000)
 
+    Whatever the settings, a connection that stays idle for a whole keepalive interval
+    (``ping_interval``) frees its zlib state, keeping only the last window of data of each
+    direction to rebuild it when messages resume (for the decompressor, only when the
+    peer's window is at most 12 bits).
+
     Attributes:
         level: zlib compression level of sent messages, 0 (store only) to 9 (smallest),
             -1 for zlib's default (6). The default, 1, is the fastest.

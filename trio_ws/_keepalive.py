@@ -13,6 +13,10 @@ nothing, so the timeout does not run.
 A server runs one :class:`KeepaliveScheduler` for all its connections instead of a task
 per connection: a task costs several KiB, an entry in the scheduler's heap about a hundred
 bytes.
+
+Each keepalive ping also lets the connection's extensions free what they can rebuild if they
+were idle since the previous ping (``Extension.release_idle_memory``): with
+permessage-deflate, a connection silent for one interval sheds its zlib state.
 """
 
 from __future__ import annotations
@@ -143,6 +147,11 @@ def _pong_deadline(ws: WebSocketConnection, ping: PendingPing, timeout: float, n
     return max(sent, ws._pings.last_received) + timeout
 
 
+def _release_idle_memory(ws: WebSocketConnection) -> None:
+    for extension in ws._protocol.extensions:
+        extension.release_idle_memory()
+
+
 async def run_keepalive(
     ws: WebSocketConnection, interval: float, pong_timeout: float | None
 ) -> None:
@@ -156,6 +165,7 @@ async def run_keepalive(
         ping = ws._send_ping_now(None)
         if ping is None:
             return  # closing or closed
+        _release_idle_memory(ws)
         if pong_timeout is None:
             continue
         while not ping.acknowledged.is_set():
@@ -252,7 +262,9 @@ class KeepaliveScheduler:
             ping = ws._send_ping_now(None)
             if ping is None:  # closing or closed
                 entry.ws = None
-            elif timeout is None:
+                return
+            _release_idle_memory(ws)
+            if timeout is None:
                 self._push(now + interval, entry)
             else:
                 entry.ping = ping

@@ -68,6 +68,14 @@ class Extension(abc.ABC):
         decides); extensions that do not compress ignore it.
         """
 
+    def release_idle_memory(self) -> None:  # noqa: B027 (optional hook, empty by design)
+        """Free state that can be rebuilt, if the extension was idle since the last call.
+
+        The I/O layer calls it at each keepalive ping, so a connection idle for one
+        keepalive interval sheds such state. Calls never change what goes on the wire.
+        The default does nothing.
+        """
+
 
 class ClientExtensionFactory(abc.ABC):
     """Offers an extension in a client's handshake and checks the server's answer."""
