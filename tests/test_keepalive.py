@@ -13,7 +13,7 @@ import pytest
 import trio_ws
 from trio_ws import ConnectionClosedError, ConnectionConfig
 from trio_ws._groups import open_task_group
-from trio_ws._keepalive import KeepaliveEntry, KeepaliveScheduler
+from trio_ws._keepalive import KeepaliveEntry, KeepaliveScheduler, PendingPing, PingTracker
 from trio_ws.sansio import Connection, Role
 from trio_ws.testing._memory import MemoryByteStream, memory_stream_pair
 from trio_ws.testing._pair import (
@@ -275,3 +275,31 @@ async def test_server_keepalive_fails_a_silent_client_and_keeps_a_live_one() -> 
                 assert await live.get_message() == "still here"
                 assert server_sides[0].latency is not None
             tg.cancel_scope.cancel()
+
+
+def _pending(tracker: PingTracker) -> dict[bytes, PendingPing] | None:
+    # Read through a call, so that the type checker does not keep an earlier narrowing.
+    return tracker.pending
+
+
+@pytest.mark.anyio
+async def test_ping_tracker_holds_no_containers_without_pings_in_flight() -> None:
+    tracker = PingTracker()
+    assert _pending(tracker) is None
+    assert tracker.take_unwritten() == ()
+    first = tracker.add(b"one")
+    second = tracker.add(b"two")
+    assert tracker.take_unwritten() == [first, second]
+    assert tracker.take_unwritten() == ()
+    tracker.discard(second)
+    assert _pending(tracker) == {b"one": first}
+    assert tracker.acknowledge(b"one")
+    assert _pending(tracker) is None  # dropped with the last pending ping
+    assert not tracker.acknowledge(b"one")  # unsolicited now
+    third = tracker.add(b"three")
+    tracker.discard(third)
+    assert _pending(tracker) is None
+    tracker.add(b"four")
+    tracker.close()
+    assert _pending(tracker) is None
+    assert tracker.take_unwritten() == ()

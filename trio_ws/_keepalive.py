@@ -34,6 +34,8 @@ from ._groups import open_task_group
 from .sansio._errors import LocalProtocolError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from anyio.abc import TaskGroup
 
     from ._connection import WebSocketConnection
@@ -60,13 +62,19 @@ class PendingPing:
 
 
 class PingTracker:
-    """The pings of one connection that wait for a pong, oldest first."""
+    """The pings of one connection that wait for a pong, oldest first.
+
+    Most connections have no ping in flight most of the time, so the containers are made
+    on the first ping and dropped when the last one is answered (about 120 bytes per idle
+    connection).
+    """
 
     __slots__ = ("_unwritten", "last_received", "latency", "pending")
 
     def __init__(self) -> None:
-        self.pending: dict[bytes, PendingPing] = {}
-        self._unwritten: list[PendingPing] = []
+        #: The pings waiting for their pong, by payload; ``None`` when there are none.
+        self.pending: dict[bytes, PendingPing] | None = None
+        self._unwritten: list[PendingPing] | None = None
         #: When bytes were last received while a ping was pending.
         self.last_received = float("-inf")
         #: The last measured round trip, in seconds.
@@ -74,9 +82,10 @@ class PingTracker:
 
     def new_payload(self) -> bytes:
         """A random 4-byte payload that no pending ping uses."""
+        pending = self.pending or {}
         while True:
             payload = random.getrandbits(32).to_bytes(4, "big")
-            if payload not in self.pending:
+            if payload not in pending:
                 return payload
 
     def add(self, payload: bytes) -> PendingPing:
@@ -85,29 +94,39 @@ class PingTracker:
         Raises:
             LocalProtocolError: a ping with the same payload is still waiting for its pong.
         """
-        if payload in self.pending:
+        pending = self.pending
+        if pending is None:
+            pending = self.pending = {}
+        elif payload in pending:
             raise LocalProtocolError(
                 f"a ping with payload {payload!r} is already waiting for a pong"
             )
         ping = PendingPing(payload, anyio.current_time())
-        self.pending[payload] = ping
-        self._unwritten.append(ping)
+        pending[payload] = ping
+        if self._unwritten is None:
+            self._unwritten = [ping]
+        else:
+            self._unwritten.append(ping)
         return ping
 
     def discard(self, ping: PendingPing) -> None:
         """Stop tracking ``ping`` (its waiter was cancelled)."""
-        if self.pending.get(ping.payload) is ping:
-            del self.pending[ping.payload]
+        pending = self.pending
+        if pending is not None and pending.get(ping.payload) is ping:
+            del pending[ping.payload]
+            if not pending:
+                self.pending = None
 
-    def take_unwritten(self) -> list[PendingPing]:
+    def take_unwritten(self) -> Sequence[PendingPing]:
         """The pings queued since the last write (called just before draining the buffer)."""
-        if not self._unwritten:
-            return self._unwritten
-        unwritten, self._unwritten = self._unwritten, []
+        unwritten = self._unwritten
+        if unwritten is None:
+            return ()
+        self._unwritten = None
         return unwritten
 
     @staticmethod
-    def mark_written(pings: list[PendingPing]) -> None:
+    def mark_written(pings: Sequence[PendingPing]) -> None:
         """Record that the write carrying ``pings`` is starting now."""
         now = anyio.current_time()
         for ping in pings:
@@ -115,10 +134,10 @@ class PingTracker:
 
     def acknowledge(self, payload: bytes) -> bool:
         """Handle a pong: release its ping and every older one. False if unsolicited."""
-        if payload not in self.pending:
+        pending = self.pending
+        if pending is None or payload not in pending:
             return False
         now = anyio.current_time()
-        pending = self.pending
         for key in list(pending):
             ping = pending.pop(key)
             ping.latency = now - (
@@ -128,14 +147,16 @@ class PingTracker:
             if key == payload:
                 self.latency = ping.latency
                 break
+        if not pending:
+            self.pending = None
         return True
 
     def close(self) -> None:
         """The connection closed: release every waiter (with no latency)."""
-        for ping in self.pending.values():
+        pending, self.pending = self.pending, None
+        for ping in (pending or {}).values():
             ping.acknowledged.set()
-        self.pending.clear()
-        self._unwritten = []
+        self._unwritten = None
 
 
 def _pong_deadline(ws: WebSocketConnection, ping: PendingPing, timeout: float, now: float) -> float:
