@@ -29,13 +29,28 @@ if TYPE_CHECKING:
 
     from ._connection import WebSocketConnection
     from ._transport import SocketIO
+    from .sansio import Connection
 
-__all__ = ["RECEIVE_SIZE", "TRANSPORT_ERRORS", "close_phase", "read_until_closed", "run_reader"]
+__all__ = [
+    "LARGE_RECEIVE_SIZE",
+    "RECEIVE_SIZE",
+    "TRANSPORT_ERRORS",
+    "close_phase",
+    "read_until_closed",
+    "receive_size",
+    "run_reader",
+]
 
 logger = logging.getLogger("trio_ws")
 
 #: How much the reader asks the stream for at a time.
 RECEIVE_SIZE = 2**16
+
+#: How much it asks for at most while a large frame is arriving (see :func:`receive_size`).
+LARGE_RECEIVE_SIZE = 2**20
+
+# Reads up to this size do not ask the core for the next read's size (see _read_socket).
+_SMALL_READ = 2**12
 
 #: What a transport raises when the peer or the network goes away.
 TRANSPORT_ERRORS = (
@@ -52,6 +67,18 @@ _PREFIX = 24  # payload bytes shown in debug logs
 
 def _preview(data: str | bytes) -> str:
     return repr(data[:_PREFIX]) + ("..." if len(data) > _PREFIX else "")
+
+
+def receive_size(protocol: Connection) -> int:
+    """How much to ask the stream for next: more than usual while a large frame arrives.
+
+    Fewer, larger reads of a large frame cost fewer system calls and scheduler passes; the
+    size stays bounded, and small messages keep the usual reads.
+    """
+    wanted = protocol.bytes_wanted
+    if wanted <= RECEIVE_SIZE:
+        return RECEIVE_SIZE
+    return min(wanted, LARGE_RECEIVE_SIZE)
 
 
 def feed(ws: WebSocketConnection, data: bytes) -> None:
@@ -118,6 +145,7 @@ async def read_until_closed(ws: WebSocketConnection) -> None:
             await _read_socket(ws, io)
         elif io is not None and io.protocol is not None:
             await _read_transport(ws, io)
+        size = RECEIVE_SIZE
         while protocol.state is not _CLOSED:
             if queue.full:
                 ws._reading_paused = True
@@ -126,7 +154,10 @@ async def read_until_closed(ws: WebSocketConnection) -> None:
                 finally:
                     ws._reading_paused = False
                 continue
-            feed(ws, await stream.receive(RECEIVE_SIZE))
+            data = await stream.receive(size)
+            feed(ws, data)
+            if len(data) > _SMALL_READ or size != RECEIVE_SIZE:  # as in _read_socket
+                size = receive_size(protocol)
     except TRANSPORT_ERRORS as exc:
         ws._transport_failed(exc)
         await ws._abort()
@@ -146,6 +177,7 @@ async def _read_socket(ws: WebSocketConnection, io: SocketIO) -> None:
     queue = ws._messages
     checkpoint = io.checkpoint
     ready = False
+    size = RECEIVE_SIZE
     while protocol.state is not _CLOSED:
         if queue.full:
             ws._reading_paused = True
@@ -158,14 +190,19 @@ async def _read_socket(ws: WebSocketConnection, io: SocketIO) -> None:
             await checkpoint()
         else:
             await io.wait_readable()
-        data = io.try_receive(RECEIVE_SIZE)
+        data = io.try_receive(size)
         if data is None:
             ready = False
             continue
-        if not data:
+        received = len(data)
+        if not received:
             raise anyio.EndOfStream
-        ready = len(data) == RECEIVE_SIZE
+        ready = received == size
         feed(ws, data)
+        # Small reads (request/response traffic) keep the usual size without asking the
+        # core; after a large read, the core says whether a large frame is arriving.
+        if received > _SMALL_READ or size != RECEIVE_SIZE:
+            size = receive_size(protocol)
 
 
 async def _read_transport(ws: WebSocketConnection, io: SocketIO) -> None:
@@ -206,9 +243,16 @@ async def _read_transport(ws: WebSocketConnection, io: SocketIO) -> None:
                 await stream_protocol.read_event.wait()
                 if not chunks:
                     return
-            data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
-            chunks.clear()
-            feed(ws, data)
+            if len(chunks) == 1:
+                feed(ws, chunks.popleft())
+            elif protocol.bytes_wanted > RECEIVE_SIZE:
+                # A large frame is arriving: its pieces need no join (the core keeps them).
+                while chunks:
+                    feed(ws, chunks.popleft())
+            else:
+                data = b"".join(chunks)
+                chunks.clear()
+                feed(ws, data)
     finally:
         transport.pause_reading()
 

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING
 import anyio
 from anyio.lowlevel import checkpoint
 
+from .sansio import Role
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -36,7 +38,21 @@ if TYPE_CHECKING:
     from ._transport import SocketIO
     from .sansio import Connection
 
-__all__ = ["Writer"]
+__all__ = ["WRITE_PIECE", "Writer"]
+
+#: On a socket, the most bytes of a large payload taken from the core at a time. A client
+#: masks one piece and writes it, then masks the next: the peer unmasks the first pieces
+#: while the next ones are masked, and a payload is never masked (or copied) whole.
+WRITE_PIECE = 2**17
+
+# A server's payload (nothing to mask) goes to the socket whole: a view of it, of which the
+# kernel takes what it can, in as few system calls as possible. In pieces, an asyncio
+# transport would need one wait for its buffer to drain per piece, which costs more than
+# the copy of what the kernel does not take at once.
+_WHOLE_PAYLOAD = 2**62
+
+# The most bytes joined to what an earlier write left, rather than written after it.
+_JOIN_SMALL = 2**16
 
 
 class Writer:
@@ -56,6 +72,7 @@ class Writer:
         "_high_water",
         "_io",
         "_on_error",
+        "_piece",
         "_pings",
         "_preamble",
         "_progress",
@@ -85,9 +102,11 @@ class Writer:
         self._pings = pings
         self._on_error = on_error
         self._io = io
+        self._piece = _WHOLE_PAYLOAD if protocol.role is Role.SERVER else WRITE_PIECE
         self._progress: anyio.Event | None = None
-        # Bytes written before anything the core buffered: the server's 101 response.
-        self._preamble = b""
+        # Bytes written before anything the core buffered: the server's 101 response, and
+        # what the socket did not take of a piece (a view of a large payload, not a copy).
+        self._preamble: bytes | memoryview = b""
         # Starts the writer task (set by the connection once it has a task group).
         self._spawn: Callable[[], object] | None = None
         self._spawned = False  # a writer task was started and has not ended
@@ -143,19 +162,25 @@ class Writer:
         stamped = self._pings.take_unwritten()
         if stamped:
             self._pings.mark_written(stamped)
-        data = self._protocol.data_to_send()
-        try:
-            sent = io.try_send(data)
-        except OSError:
-            # Let the writer task meet the error on its own write and report it.
-            sent = 0
-        if sent < len(data):
-            self._preamble = data[sent:]
-            self.wake()
+        protocol = self._protocol
+        while True:
+            # Small messages come whole; a large payload piece by piece (see WRITE_PIECE).
+            data = protocol.next_data_to_send(self._piece)
+            try:
+                sent = io.try_send(data)
+            except OSError:
+                # Let the writer task meet the error on its own write and report it.
+                sent = 0
+            if sent < len(data):
+                self._preamble = data[sent:]
+                self.wake()
+                return
+            if not protocol.bytes_to_send:
+                return
 
     def write_first(self, data: bytes) -> None:
         """Write ``data`` before anything the core has buffered (the handshake's answer)."""
-        self._preamble += data
+        self._preamble = b"".join((self._preamble, data))
 
     @property
     def pending(self) -> bool:
@@ -187,19 +212,31 @@ class Writer:
         stamped = self._pings.take_unwritten()
         if stamped:
             self._pings.mark_written(stamped)
-        data = self._protocol.data_to_send()
-        if self._preamble:
-            data = self._preamble + data
-            self._preamble = b""
-        self.writing = True
+        protocol = self._protocol
         io = self._io
+        data = self._preamble
+        self._preamble = b""
+        remaining = 0  # bytes the core holds now, still to take piece by piece
+        if io is None:
+            queued = protocol.data_to_send()
+            data = b"".join((data, queued)) if data else queued  # after the handshake's answer
+        else:
+            # What the core holds now is taken by this write, in pieces (see WRITE_PIECE).
+            # What is left of an earlier write goes first: with small frames in one buffer
+            # (one system call), before a large payload on its own (no copy of either).
+            remaining = protocol.bytes_to_send
+            if remaining and (not data or remaining <= _JOIN_SMALL):
+                piece = protocol.next_data_to_send(self._piece)
+                remaining -= len(piece)
+                data = b"".join((data, piece)) if data else piece
+        self.writing = True
         try:
             if io is None:
-                await self._stream.send(data)
+                await self._stream.send(data)  # type: ignore[arg-type]
             elif io.waits:
-                await self._send_nonblocking(io, data)
+                await self._send_nonblocking(io, data, remaining)
             else:
-                await self._send_transport(io, data)
+                await self._send_transport(io, data, remaining)
         except Exception as exc:  # transport errors of any kind end writing
             self.stopped = True
             self._on_error(exc)
@@ -216,34 +253,55 @@ class Writer:
             self._notify_progress()
 
     def _keep_unsent(self, data: bytes | memoryview) -> None:
-        self._preamble = bytes(data) + self._preamble
+        preamble = self._preamble
+        self._preamble = b"".join((data, preamble)) if preamble else data
 
-    async def _send_nonblocking(self, io: SocketIO, data: bytes) -> None:
-        """Send all of ``data``, waiting for room only when the socket has none."""
-        view = memoryview(data)
-        sent = io.try_send(view)
-        try:
-            while sent < len(view):
-                await io.wait_writable()
-                sent += io.try_send(view[sent:])
-        except BaseException:
-            self._keep_unsent(view[sent:])
-            raise
+    async def _send_nonblocking(
+        self, io: SocketIO, data: bytes | memoryview, remaining: int
+    ) -> None:
+        """Send ``data``, then ``remaining`` more bytes from the core, piece by piece,
+        waiting for room only when the socket has none."""
+        protocol = self._protocol
+        while True:
+            view = memoryview(data)
+            sent = io.try_send(view)
+            try:
+                while sent < len(view):
+                    await io.wait_writable()
+                    sent += io.try_send(view[sent:])
+            except BaseException:
+                self._keep_unsent(view[sent:])
+                raise
+            if remaining <= 0:
+                return
+            data = protocol.next_data_to_send(self._piece)
+            if not data:
+                return
+            remaining -= len(data)
 
-    async def _send_transport(self, io: SocketIO, data: bytes) -> None:
-        """Hand ``data`` to an asyncio transport whole, then wait until it is drained.
+    async def _send_transport(self, io: SocketIO, data: bytes | memoryview, remaining: int) -> None:
+        """Hand ``data``, then ``remaining`` more bytes from the core piece by piece, to an
+        asyncio transport, each once its buffer is empty; then wait until it is drained.
 
         ``stream.send(b"")`` is the wait: it returns once the transport's buffer is empty
         and writes nothing, so a cancellation loses nothing.
         """
-        while not io.try_send(data):
-            if io.closing:
-                raise anyio.BrokenResourceError
-            try:
-                await self._stream.send(b"")  # earlier bytes are still queued
-            except BaseException:
-                self._keep_unsent(data)
-                raise
+        protocol = self._protocol
+        while True:
+            while not io.try_send(data):
+                if io.closing:
+                    raise anyio.BrokenResourceError
+                try:
+                    await self._stream.send(b"")  # earlier bytes are still queued
+                except BaseException:
+                    self._keep_unsent(data)
+                    raise
+            if remaining <= 0:
+                break
+            data = protocol.next_data_to_send(self._piece)
+            if not data:
+                break
+            remaining -= len(data)
         await self._stream.send(b"")
 
     async def run(self) -> None:

@@ -38,7 +38,10 @@ from ._frames import (
     apply_mask,
     first_byte,
     frame_bytes,
+    frame_header,
     make_frame,
+    mask_parts,
+    rotate_mask,
     rsv_bits,
 )
 from ._state import ConnectionState, Role, Transition, next_state
@@ -66,6 +69,11 @@ MAX_CLOSE_REASON = MAX_CONTROL_PAYLOAD - 2
 #: Data frames at least this long are received piece by piece (unmasked as they arrive,
 #: joined once) instead of being buffered whole first.
 _STREAM_FRAMES_FROM = 2**16
+
+#: Frames with a payload at least this long are queued as their header and their payload,
+#: not concatenated: the payload is written without a copy, and a client masks it only as
+#: :meth:`Connection.next_data_to_send` takes it, piece by piece.
+_SPLIT_FRAMES_FROM = 2**17
 
 _PROTOCOL_ERROR = CloseCode.PROTOCOL_ERROR.value
 _MESSAGE_TOO_BIG = CloseCode.MESSAGE_TOO_BIG.value
@@ -109,6 +117,45 @@ class _RandomMaskKeys:
             pos = 0
         self._pos = pos + 4
         return self._pool[pos : pos + 4]
+
+
+class _OutgoingPayload:
+    """A large payload in the outgoing buffer, taken piece by piece (masked as it is taken).
+
+    Masking a piece only when the I/O layer is about to write it lets the first pieces be
+    on the wire, and the peer unmask them, while the next ones are still being masked.
+    """
+
+    __slots__ = ("_key", "_pos", "_view")
+
+    def __init__(self, payload: bytes, mask_key: bytes | None) -> None:
+        self._view = memoryview(payload)
+        self._key = mask_key
+        self._pos = 0
+
+    def __len__(self) -> int:
+        return len(self._view) - self._pos
+
+    def take(self, max_bytes: int) -> bytes | memoryview:
+        """The next ``max_bytes`` of the payload (or what is left), masked if need be."""
+        pos = self._pos
+        end = pos + max_bytes
+        piece = self._view[pos:end]
+        self._pos = pos + len(piece)
+        key = self._key
+        if key is None:
+            return piece
+        return apply_mask(piece, rotate_mask(key, pos))
+
+    def take_all(self) -> list[bytes | memoryview]:
+        """What is left of the payload, masked if need be, as pieces to join."""
+        pos = self._pos
+        piece = self._view[pos:]
+        self._pos += len(piece)
+        key = self._key
+        if key is None:
+            return [piece]
+        return list(mask_parts(piece, rotate_mask(key, pos)))
 
 
 class Connection:
@@ -156,6 +203,7 @@ class Connection:
         "_message_text",
         "_needed",
         "_outgoing",
+        "_outgoing_payloads",
         "_outgoing_size",
         "_role",
         "_sending_opcode",
@@ -215,8 +263,10 @@ class Connection:
         self._message_text: list[str] = []
         self._utf8 = Utf8Decoder()
 
-        # Sending.
-        self._outgoing: list[bytes] = []
+        # Sending. Frames wait in _outgoing as bytes, except large payloads, which wait as
+        # _OutgoingPayload entries after their header (_outgoing_payloads counts them).
+        self._outgoing: list[bytes | _OutgoingPayload] = []
+        self._outgoing_payloads = 0
         self._outgoing_size = 0
         self._sending_opcode = 0  # the fragmented message being sent (0 = none)
 
@@ -335,16 +385,24 @@ class Connection:
     def _continue_frame(self, data: bytes, events: list[Event]) -> int:
         """Take the next piece of a large frame's payload; return how many bytes it used."""
         remaining = self._frame_remaining
-        piece = data if len(data) <= remaining else data[:remaining]
+        size = len(data)
+        if size > remaining:
+            size = remaining
+            data = data[:remaining]
         key = self._frame_key
         if key is not None:
-            shift = len(piece) & 3
-            self._frame_key = key[shift:] + key[:shift]
-            piece = apply_mask(piece, key)
-        if self._frame_utf8 is not None:
-            self._frame_utf8.decode(piece)
-        self._frame_parts.append(piece)
-        remaining -= len(piece)
+            # The unmasked parts are kept as they are: one join at the end of the frame.
+            parts = mask_parts(data, key)
+            self._frame_key = rotate_mask(key, size)
+            if self._frame_utf8 is not None:
+                for part in parts:
+                    self._frame_utf8.decode(part)
+            self._frame_parts += parts
+        else:
+            if self._frame_utf8 is not None:
+                self._frame_utf8.decode(data)
+            self._frame_parts.append(data)
+        remaining -= size
         self._frame_remaining = remaining
         if not remaining:
             payload = b"".join(self._frame_parts)
@@ -352,7 +410,7 @@ class Connection:
             self._frame_key = None
             self._frame_utf8 = None
             self._data_frame(self._frame_first, payload, self._frame_limit, events)
-        return len(piece)
+        return size
 
     def _data_frame(
         self, first: int, payload: bytes, limit: int | None, events: list[Event]
@@ -389,6 +447,20 @@ class Connection:
         self._eof = True
         self._close_input()
         return []
+
+    @property
+    def bytes_wanted(self) -> int:
+        """How many more bytes the frame being received needs: a hint for the next read.
+
+        The rest of a large frame's payload while it arrives (the I/O layer may read more at
+        once), what an incomplete header or small frame lacks, 2 between frames, and 0 once
+        input is closed. Bytes beyond it are fine: they belong to the next frames.
+        """
+        if self._input_closed:
+            return 0
+        if self._frame_remaining:
+            return self._frame_remaining
+        return self._needed - self._buffered
 
     def _parse(self, src: bytes, events: list[Event]) -> int:
         """Handle every complete frame in ``src``; return where the unparsed rest starts.
@@ -479,20 +551,21 @@ class Connection:
                     return pos
                 # A large data frame, or text: take its payload piece by piece from now on.
                 key = src[start - 4 : start] if masked else None
-                piece = src[start:end]
                 if key is not None:
-                    shift = len(piece) & 3
-                    piece = apply_mask(piece, key)
-                    key = key[shift:] + key[:shift]
+                    parts = mask_parts(memoryview(src)[start:end], key)
+                    key = rotate_mask(key, end - start)
+                else:
+                    parts = [src[start:end]]
                 if plain_text:
                     # A continuation picks up where the message's previous fragment ended.
                     checker = Utf8Decoder() if opcode else self._utf8.copy()
-                    checker.decode(piece)
+                    for part in parts:
+                        checker.decode(part)
                     self._frame_utf8 = checker
                 self._frame_first = first
                 self._frame_limit = limit
                 self._frame_key = key
-                self._frame_parts = [piece]
+                self._frame_parts = parts
                 self._frame_remaining = frame_end - end
                 self._needed = 2
                 return end
@@ -618,9 +691,16 @@ class Connection:
                 frame = extension.encode(frame, compress=compress)
             first = first_byte(frame)
             payload = frame.payload
-        data = frame_bytes(first, payload, self._mask_key_source() if self._is_client else None)
-        self._outgoing.append(data)
-        self._outgoing_size += len(data)
+        mask_key = self._mask_key_source() if self._is_client else None
+        if len(payload) < _SPLIT_FRAMES_FROM:
+            data = frame_bytes(first, payload, mask_key)
+            self._outgoing.append(data)
+            self._outgoing_size += len(data)
+            return
+        header = frame_header(first, len(payload), mask_key)
+        self._outgoing += (header, _OutgoingPayload(payload, mask_key))
+        self._outgoing_payloads += 1
+        self._outgoing_size += len(header) + len(payload)
 
     def _start_whole_message(self) -> None:
         self._check_open()
@@ -814,10 +894,58 @@ class Connection:
         outgoing = self._outgoing
         if not outgoing:
             return b""
-        data = outgoing[0] if len(outgoing) == 1 else b"".join(outgoing)
+        if self._outgoing_payloads:
+            pieces: list[bytes | memoryview] = []
+            for entry in outgoing:
+                if isinstance(entry, _OutgoingPayload):
+                    pieces += entry.take_all()
+                else:
+                    pieces.append(entry)
+            data = b"".join(pieces)
+            self._outgoing_payloads = 0
+        else:
+            # Only bytes are queued: no large payload is waiting.
+            data = outgoing[0] if len(outgoing) == 1 else b"".join(outgoing)  # type: ignore[assignment, arg-type]
         self._outgoing = []
         self._outgoing_size = 0
         return data
+
+    def next_data_to_send(self, max_bytes: int) -> bytes | memoryview:
+        """Take the next piece of what is queued to send (``b""`` if nothing is).
+
+        For writing large frames piece by piece: the pieces, in order, are the same bytes as
+        :meth:`data_to_send` would return at once. Whole frames come together, up to the
+        next large payload (at least 128 KiB), which then comes in pieces of at most
+        ``max_bytes``: a memoryview of the payload, not a copy, or on a client the piece
+        just masked, so that it can be on the wire (and the peer unmasking it) while the
+        next one is masked.
+
+        Args:
+            max_bytes: The most bytes of a large payload to take (at least 1).
+        """
+        outgoing = self._outgoing
+        if not self._outgoing_payloads:
+            # data_to_send(), inlined: this is the path of every small message.
+            if not outgoing:
+                return b""
+            data = outgoing[0] if len(outgoing) == 1 else b"".join(outgoing)  # type: ignore[arg-type]
+            self._outgoing = []
+            self._outgoing_size = 0
+            return data  # type: ignore[return-value]
+        head = outgoing[0]
+        if isinstance(head, _OutgoingPayload):
+            piece = head.take(max_bytes)
+            if not len(head):
+                del outgoing[0]
+                self._outgoing_payloads -= 1
+        else:
+            count = 1
+            while not isinstance(outgoing[count], _OutgoingPayload):
+                count += 1
+            piece = head if count == 1 else b"".join(outgoing[:count])  # type: ignore[arg-type]
+            del outgoing[:count]
+        self._outgoing_size -= len(piece)
+        return piece
 
     @property
     def bytes_to_send(self) -> int:

@@ -114,11 +114,13 @@ _pack_16 = HEADER_16.pack
 _pack_64 = HEADER_64.pack
 
 # Masking XORs whole chunks as Python integers, far faster than a loop over bytes. The byte
-# order does not matter as long as both operands use the same one (XOR is bytewise), so the
-# literal "little" (native on common hardware, and cheaper than a global lookup) is used.
-# Chunks of 16 KiB keep the operands in cache: on large payloads that is about twice as fast
-# as one huge integer (measured: ~100 MB/s at 32 B, ~600 MB/s at 64 KiB and 4 MiB).
-_MASK_CHUNK = 16384
+# order does not matter as long as both operands use the same one (XOR is bytewise); both
+# convert equally fast. Chunks of 16-64 KiB keep the operands in cache: on large payloads
+# that is about twice as fast as one huge integer (128 KiB chunks are already 30 % slower),
+# and 32 KiB takes half the loop turns of 16 KiB. Measured on Python 3.11, CPU time per MiB:
+# about 1.7-2.0 ms this way; bytes.translate over the four strided slices, 2.8-3.3 ms; int
+# from hex strings, five times slower.
+_MASK_CHUNK = 32768
 
 
 @functools.lru_cache(maxsize=16)
@@ -128,8 +130,8 @@ def _chunk_key(mask_key: bytes) -> int:
     return int.from_bytes(mask_key * (_MASK_CHUNK >> 2), "little")
 
 
-def _mask_parts(data: bytes | bytearray | memoryview, mask_key: bytes) -> list[bytes]:
-    """``data`` masked with ``mask_key``, as a list of pieces to join."""
+def mask_parts(data: bytes | bytearray | memoryview, mask_key: bytes) -> list[bytes]:
+    """``data`` masked with ``mask_key``, as a list of pieces (to join, or to write as is)."""
     from_bytes = int.from_bytes
     size = len(data)
     if size <= _MASK_CHUNK:
@@ -146,7 +148,7 @@ def _mask_parts(data: bytes | bytearray | memoryview, mask_key: bytes) -> list[b
         for start in range(0, whole, _MASK_CHUNK)
     ]
     if whole < size:
-        parts += _mask_parts(view[whole:], mask_key)
+        parts += mask_parts(view[whole:], mask_key)
     return parts
 
 
@@ -167,7 +169,25 @@ def apply_mask(data: bytes | bytearray | memoryview, mask_key: bytes) -> bytes:
         from_bytes = int.from_bytes
         key = (mask_key * ((size >> 2) + 1))[:size]
         return (from_bytes(data, "little") ^ from_bytes(key, "little")).to_bytes(size, "little")
-    return b"".join(_mask_parts(data, mask_key))
+    return b"".join(mask_parts(data, mask_key))
+
+
+def rotate_mask(mask_key: bytes, offset: int) -> bytes:
+    """The masking key that applies from byte ``offset`` of a payload on."""
+    shift = offset & 3
+    return mask_key[shift:] + mask_key[:shift] if shift else mask_key
+
+
+def frame_header(first_byte: int, size: int, mask_key: bytes | None) -> bytes:
+    """The header of a frame whose payload is ``size`` bytes long, masking key included."""
+    second = 0 if mask_key is None else MASK_BIT
+    if size < 126:
+        header = _pack_7(first_byte, second | size)
+    elif size < 65536:
+        header = _pack_16(first_byte, second | 126, size)
+    else:
+        header = _pack_64(first_byte, second | 127, size)
+    return header if mask_key is None else header + mask_key
 
 
 def frame_bytes(first_byte: int, payload: bytes, mask_key: bytes | None) -> bytes:
@@ -191,7 +211,7 @@ def frame_bytes(first_byte: int, payload: bytes, mask_key: bytes | None) -> byte
         header = _pack_64(first_byte, MASK_BIT | 127, size)
     if size <= _MASK_CHUNK:
         return header + mask_key + apply_mask(payload, mask_key)
-    return b"".join([header, mask_key, *_mask_parts(payload, mask_key)])
+    return b"".join([header, mask_key, *mask_parts(payload, mask_key)])
 
 
 def serialize_frame(frame: Frame, *, mask_key: bytes | None = None) -> bytes:
