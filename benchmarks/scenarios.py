@@ -131,24 +131,39 @@ async def large(connect: Any, *, count: int, cap: float, **_: Any) -> dict[str, 
     return _result(done, seconds, "MB/s", per_unit=len(LARGE) / 1e6)
 
 
+#: Fan-in repeats its burst (every connection doing ``count`` round trips at once) this many
+#: times, with a barrier between bursts: one burst of 10,000 messages lasts a fraction of a
+#: second, too short to measure steadily on its own.
+FAN_IN_BURSTS = 8
+
+
 async def fan_in(
-    connect: Any, *, count: int, cap: float, connections: int = 200, **_: Any
+    connect: Any,
+    *,
+    count: int,
+    cap: float,
+    connections: int = 200,
+    bursts: int = FAN_IN_BURSTS,
+    **_: Any,
 ) -> dict[str, Any]:
     """``connections`` connections, each doing ``count`` round trips at once: messages/s.
 
     All connections are opened first (untimed); the clock runs from the moment the last one
-    is open to the moment the last one has finished its round trips.
+    is open to the moment the last one has finished its round trips. The burst is repeated
+    ``bursts`` times (all connections wait for each other between bursts), or until ``cap``
+    seconds have passed at the end of a burst.
     """
     opened = 0
-    finished = 0
     done = 0
     all_open = anyio.Event()
-    all_done = anyio.Event()
+    arrived = [0] * bursts
+    burst_done = [anyio.Event() for _ in range(bursts)]
+    stop_after = [False] * bursts  # decided once per burst, by its last connection
     times: dict[str, float] = {}
     gate = anyio.Semaphore(50)
 
     async def one() -> None:
-        nonlocal opened, finished, done
+        nonlocal opened, done
         async with gate:
             cm = connect()
             send, recv = await cm.__aenter__()
@@ -159,19 +174,22 @@ async def fan_in(
                 times["start"] = time.perf_counter()
                 all_open.set()
             await all_open.wait()
-            deadline = times["start"] + cap
-            for _ in range(count):
-                await send(SMALL)
-                await recv()
-                done += 1
-                if time.perf_counter() > deadline:
+            for burst in range(bursts):
+                for _ in range(count):
+                    await send(SMALL)
+                    await recv()
+                    done += 1
+                arrived[burst] += 1
+                if arrived[burst] == connections:
+                    now = time.perf_counter()
+                    stop_after[burst] = now > times["start"] + cap or burst == bursts - 1
+                    if stop_after[burst]:
+                        times["end"] = now
+                        mark()
+                    burst_done[burst].set()
+                await burst_done[burst].wait()
+                if stop_after[burst]:
                     break
-            finished += 1
-            if finished == connections:
-                times["end"] = time.perf_counter()
-                mark()
-                all_done.set()
-            await all_done.wait()
         finally:
             await cm.__aexit__(None, None, None)
 
