@@ -18,6 +18,7 @@ from trio_ws import (
     ConnectionConfig,
     ConnectionRejected,
     HandshakeTimeout,
+    WebSocketRequest,
     connect_websocket,
     connect_websocket_url,
     open_websocket,
@@ -245,3 +246,24 @@ async def test_ssl_context_for_a_ws_url_is_refused() -> None:
             "ws://127.0.0.1:1/", ssl_context=ssl.create_default_context()
         ):
             pass
+
+
+@pytest.mark.anyio
+async def test_client_connections_keep_their_headers_compact_and_readable() -> None:
+    from trio_ws.testing import open_websocket_in_memory
+
+    async def handler(request: WebSocketRequest) -> None:
+        ws = await request.accept(extra_headers=[("X-Answer", "42")])
+        await ws.get_message()
+
+    with anyio.fail_after(10):
+        async with open_websocket_in_memory(handler, extra_headers=[("X-Asked", "1")]) as ws:
+            request_headers, response_headers = ws.request_headers, ws.response_headers
+            # Held as one string each while the connection is open and idle...
+            assert request_headers._fields is None
+            assert response_headers._fields is None
+            # ...and as readable as ever.
+            assert request_headers["x-asked"] == "1"
+            assert response_headers["X-Answer"] == "42"
+            assert dict(response_headers)["Upgrade"] == "websocket"
+            await ws.send_message("done")

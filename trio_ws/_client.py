@@ -295,8 +295,9 @@ async def _connect(
     info = ConnectionInfo(
         path=path,
         query=query,
-        request_headers=request_headers,
-        response_headers=accepted.headers,
+        # Kept for the connection's life, seldom read: one string each until they are.
+        request_headers=request_headers._compact(),
+        response_headers=accepted.headers._compact(),
         subprotocol=accepted.subprotocol,
         extensions=tuple(accepted.extensions),
     )
