@@ -666,6 +666,17 @@ def test_encode_once_send_to_many() -> None:
     assert first.encode_message("hi", text=False) == from_server(Opcode.BINARY, b"hi")
 
 
+def test_encoded_frames_queue_behind_what_is_already_buffered() -> None:
+    conn = server()
+    conn.send_text("a")
+    data = conn.encode_message("b")
+    conn.send_encoded(data)
+    conn.send_encoded(data)
+    assert conn.bytes_to_send == 3 + 2 * len(data)
+    assert conn.data_to_send() == from_server(Opcode.TEXT, b"a") + data + data
+    assert conn.data_to_send() == b""
+
+
 def test_encode_message_is_for_servers_without_stateful_extensions() -> None:
     with pytest.raises(LocalProtocolError, match="client"):
         client().encode_message("x")

@@ -241,9 +241,12 @@ class Connection:
         self._close_received: tuple[int, str] | None = None
         self._eof = False
 
+        # The lists below are made with their first item and dropped (None) once taken: an
+        # idle connection holds none (an empty list costs 56 bytes).
+
         # Receiving. Bytes of an incomplete frame wait in _chunks until _needed are there.
         self._input_closed = False
-        self._chunks: list[bytes] = []
+        self._chunks: list[bytes] | None = None
         self._buffered = 0
         self._needed = 2
         # A large data frame whose header was parsed is received piece by piece: each piece
@@ -252,20 +255,21 @@ class Connection:
         self._frame_first = 0
         self._frame_limit: int | None = None
         self._frame_key: bytes | None = None  # the masking key, rotated to the next byte
-        self._frame_parts: list[bytes] = []
+        self._frame_parts: list[bytes] | None = None
         # Checks the text of a frame still arriving, so that invalid UTF-8 fails at the
         # piece that holds it rather than when the frame is complete (Autobahn 6.4.3/4).
         self._frame_utf8: Utf8Decoder | None = None
         # The fragmented message being received: opcode (0 = none), size, parts.
         self._message_opcode = 0
         self._message_size = 0
-        self._message_parts: list[bytes] = []
-        self._message_text: list[str] = []
-        self._utf8 = Utf8Decoder()
+        self._message_parts: list[bytes] | None = None
+        self._message_text: list[str] | None = None
+        # Checks a fragmented text message across its fragments (made by _start_message).
+        self._utf8: Utf8Decoder | None = None
 
         # Sending. Frames wait in _outgoing as bytes, except large payloads, which wait as
         # _OutgoingPayload entries after their header (_outgoing_payloads counts them).
-        self._outgoing: list[bytes | _OutgoingPayload] = []
+        self._outgoing: list[bytes | _OutgoingPayload] | None = None
         self._outgoing_payloads = 0
         self._outgoing_size = 0
         self._sending_opcode = 0  # the fragmented message being sent (0 = none)
@@ -364,11 +368,11 @@ class Connection:
         try:
             pos = self._parse(src, events)
         except RemoteProtocolError as exc:
-            self._chunks = []
+            self._chunks = None
             self._buffered = 0
             return self._failed(exc, events)
         if self._input_closed or pos == len(src):
-            self._chunks = []
+            self._chunks = None
             self._buffered = 0
         else:
             rest = src[pos:]
@@ -389,6 +393,8 @@ class Connection:
         if size > remaining:
             size = remaining
             data = data[:remaining]
+        frame_parts = self._frame_parts
+        assert frame_parts is not None  # made with the frame's first piece (_parse)
         key = self._frame_key
         if key is not None:
             # The unmasked parts are kept as they are: one join at the end of the frame.
@@ -397,16 +403,16 @@ class Connection:
             if self._frame_utf8 is not None:
                 for part in parts:
                     self._frame_utf8.decode(part)
-            self._frame_parts += parts
+            frame_parts += parts
         else:
             if self._frame_utf8 is not None:
                 self._frame_utf8.decode(data)
-            self._frame_parts.append(data)
+            frame_parts.append(data)
         remaining -= size
         self._frame_remaining = remaining
         if not remaining:
-            payload = b"".join(self._frame_parts)
-            self._frame_parts = []
+            payload = b"".join(frame_parts)
+            self._frame_parts = None
             self._frame_key = None
             self._frame_utf8 = None
             self._data_frame(self._frame_first, payload, self._frame_limit, events)
@@ -558,7 +564,7 @@ class Connection:
                     parts = [src[start:end]]
                 if plain_text:
                     # A continuation picks up where the message's previous fragment ended.
-                    checker = Utf8Decoder() if opcode else self._utf8.copy()
+                    checker = Utf8Decoder() if opcode else self._utf8.copy()  # type: ignore[union-attr]
                     for part in parts:
                         checker.decode(part)
                     self._frame_utf8 = checker
@@ -621,28 +627,31 @@ class Connection:
         self._message_parts = [payload]
 
     def _continue_message(self, payload: bytes, fin: int, events: list[Event]) -> None:
+        # _start_message made the lists and the decoder (a continuation with no message being
+        # received is a protocol error, found by _parse): hence the ignores.
         self._message_size += len(payload)
         if self._message_opcode == _TEXT:
-            text = self._utf8.decode(payload, final=bool(fin))
+            text = self._utf8.decode(payload, final=bool(fin))  # type: ignore[union-attr]
             if self._decode_text:
-                self._message_text.append(text)
+                self._message_text.append(text)  # type: ignore[union-attr]
             else:
-                self._message_parts.append(payload)
+                self._message_parts.append(payload)  # type: ignore[union-attr]
         else:
-            self._message_parts.append(payload)
+            self._message_parts.append(payload)  # type: ignore[union-attr]
         if not fin:
             return
         event: Event
         if self._message_opcode == _BINARY:
-            event = BytesMessage(data=b"".join(self._message_parts))
+            event = BytesMessage(data=b"".join(self._message_parts))  # type: ignore[arg-type]
         elif self._decode_text:
-            event = TextMessage(data="".join(self._message_text))
+            event = TextMessage(data="".join(self._message_text))  # type: ignore[arg-type]
         else:
-            event = TextMessage(data=b"".join(self._message_parts))
+            event = TextMessage(data=b"".join(self._message_parts))  # type: ignore[arg-type]
         events.append(event)
         self._message_opcode = 0
-        self._message_parts = []
-        self._message_text = []
+        self._message_parts = None
+        self._message_text = None
+        self._utf8 = None
 
     def _receive_close(self, payload: bytes, events: list[Event]) -> None:
         if not payload:
@@ -665,19 +674,24 @@ class Connection:
 
     def _close_input(self) -> None:
         self._input_closed = True
-        self._chunks = []
+        self._chunks = None
         self._buffered = 0
         self._frame_remaining = 0
-        self._frame_parts = []
+        self._frame_parts = None
         self._frame_utf8 = None
         self._message_opcode = 0
-        self._message_parts = []
-        self._message_text = []
+        self._message_parts = None
+        self._message_text = None
+        self._utf8 = None
 
     # ---------------------------------------------------------------- sending
 
     def _queue(self, data: bytes) -> None:
-        self._outgoing.append(data)
+        outgoing = self._outgoing
+        if outgoing is None:
+            self._outgoing = [data]
+        else:
+            outgoing.append(data)
         self._outgoing_size += len(data)
 
     def _check_open(self) -> None:
@@ -694,11 +708,19 @@ class Connection:
         mask_key = self._mask_key_source() if self._is_client else None
         if len(payload) < _SPLIT_FRAMES_FROM:
             data = frame_bytes(first, payload, mask_key)
-            self._outgoing.append(data)
+            outgoing = self._outgoing
+            if outgoing is None:
+                self._outgoing = [data]
+            else:
+                outgoing.append(data)
             self._outgoing_size += len(data)
             return
         header = frame_header(first, len(payload), mask_key)
-        self._outgoing += (header, _OutgoingPayload(payload, mask_key))
+        entries: list[bytes | _OutgoingPayload] = [header, _OutgoingPayload(payload, mask_key)]
+        if self._outgoing is None:
+            self._outgoing = entries
+        else:
+            self._outgoing += entries
         self._outgoing_payloads += 1
         self._outgoing_size += len(header) + len(payload)
 
@@ -906,7 +928,7 @@ class Connection:
         else:
             # Only bytes are queued: no large payload is waiting.
             data = outgoing[0] if len(outgoing) == 1 else b"".join(outgoing)  # type: ignore[assignment, arg-type]
-        self._outgoing = []
+        self._outgoing = None
         self._outgoing_size = 0
         return data
 
@@ -929,9 +951,10 @@ class Connection:
             if not outgoing:
                 return b""
             data = outgoing[0] if len(outgoing) == 1 else b"".join(outgoing)  # type: ignore[arg-type]
-            self._outgoing = []
+            self._outgoing = None
             self._outgoing_size = 0
             return data  # type: ignore[return-value]
+        assert outgoing is not None  # it holds the large payloads counted
         head = outgoing[0]
         if isinstance(head, _OutgoingPayload):
             piece = head.take(max_bytes)
