@@ -505,3 +505,101 @@ def test_outside_an_event_loop_anyios_checkpoint_is_chosen() -> None:
     from trio_ws._transport import loop_checkpoint_if_cancelled
 
     assert loop_checkpoint_if_cancelled() is anyio.lowlevel.checkpoint_if_cancelled
+
+
+# --- the reader ends with the connection, wherever it waits ------------------------------
+
+
+async def _flood(request: WebSocketRequest) -> None:
+    ws = await request.accept()
+    for index in range(200):
+        await ws.send_message(b"%04d" % index)
+    async for _ in ws:  # until the client goes away
+        pass
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("paused", [False, True], ids=["idle", "paused"])
+async def test_aborting_ends_the_reader_whether_idle_or_paused(paused: bool) -> None:
+    # On trio the socket reader runs without a cancel scope: closing the socket must end
+    # its wait for readability, and its wait for room in the queue has a scope of its own.
+    # The client's tasks run in a task group of the test's, which must end by itself.
+    from trio_ws import ConnectionClosedError, connect_websocket_url
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            server = await _start_server(tg, _flood if paused else _echo, compression=None)
+            async with anyio.create_task_group() as own:
+                ws = await connect_websocket_url(
+                    own, f"ws://127.0.0.1:{server.port}/", compression=None, max_queue=1
+                )
+                if paused:
+                    for _ in range(500):
+                        if ws._reading_paused:
+                            break
+                        await anyio.sleep(0.01)
+                    assert ws._reading_paused
+                else:
+                    await anyio.wait_all_tasks_blocked()
+                await ws._abort()
+            assert not own.cancel_scope.cancel_called
+            assert ws._reader_done.is_set()
+            assert not ws._task_scopes
+            # The messages received before the abort are still delivered, then the close.
+            received = [await ws.get_message() for _ in range(len(ws._messages))]
+            assert received == [b"%04d" % index for index in range(len(received))]
+            assert bool(received) == paused
+            with pytest.raises(ConnectionClosedError) as caught:
+                await ws.get_message()
+            assert caught.value.code == 1006
+            tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_a_stream_closed_under_a_waiting_reader_fails_with_anyios_error() -> None:
+    from trio_ws import ConnectionClosedError, connect_websocket_url
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            server = await _start_server(tg, _echo, compression=None)
+            async with anyio.create_task_group() as own:
+                ws = await connect_websocket_url(
+                    own, f"ws://127.0.0.1:{server.port}/", compression=None
+                )
+                await anyio.wait_all_tasks_blocked()
+                await ws._stream.aclose()  # behind the connection's back
+                with pytest.raises(ConnectionClosedError) as caught:
+                    await ws.get_message()
+                await ws.aclose()
+            assert caught.value.code == 1006
+            assert isinstance(caught.value.__cause__, anyio.ClosedResourceError)
+            tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_an_unexpected_error_in_the_socket_reader_fails_the_connection_with_1011(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from trio_ws import ConnectionClosedError
+    from trio_ws.sansio import Connection, Event
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            server = await _start_server(tg, _echo, compression=None)
+            async with open_websocket_url(f"ws://127.0.0.1:{server.port}/", compression=None) as ws:
+                original = Connection.receive_data
+
+                def broken(self: Connection, data: bytes) -> list[Event]:
+                    if self is ws._protocol:
+                        raise RuntimeError("bug")
+                    return original(self, data)
+
+                # On the class: Connection has __slots__.
+                monkeypatch.setattr(Connection, "receive_data", broken)
+                await ws.send_message("echo me")
+                with pytest.raises(ConnectionClosedError) as caught:
+                    await ws.get_message()
+                assert caught.value.code == 1011
+                assert isinstance(caught.value.__cause__, RuntimeError)
+            assert ws._reader_done.is_set()
+            tg.cancel_scope.cancel()

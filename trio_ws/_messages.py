@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
 
 __all__ = ["MessageQueue"]
 
@@ -113,27 +116,40 @@ class MessageQueue:
             wakeup.set()
         return message
 
+    def park_trio_getter(self) -> Awaitable[None] | None:
+        """On trio, park the calling task as the getter; the wait it must await at once.
+
+        ``get_message()`` awaits trio's wait directly, so that no frame of the queue's stays
+        on the stack of a task waiting for a message (the common state of a server's
+        connections). Returns ``None`` when not on trio, or when another getter is parked
+        already: then await :meth:`wait_for_message` instead.
+        """
+        kind = self._loop_kind
+        if kind == _UNKNOWN:
+            kind = self._loop_kind = _current_loop_kind()
+        if kind != _TRIO or self._getter is not None:
+            return None
+        self._getter = _trio_lowlevel.current_task()
+        wait: Awaitable[None] = _trio_lowlevel.wait_task_rescheduled(self._abort_getter)
+        return wait
+
     async def wait_for_message(self) -> None:
         """Wait until a message is put or the queue is closed (then check again).
 
         Cancellation: safe; a message put meanwhile stays in the queue.
         """
-        kind = self._loop_kind
-        if kind == _UNKNOWN:
-            kind = self._loop_kind = _current_loop_kind()
-        if self._getter is None:
-            if kind == _TRIO:
-                self._getter = _trio_lowlevel.current_task()
-                await _trio_lowlevel.wait_task_rescheduled(self._abort_getter)
-                return
-            if kind == _ASYNCIO:
-                future = self._getter = asyncio.get_running_loop().create_future()
-                try:
-                    await future
-                finally:
-                    if self._getter is future:
-                        self._getter = None
-                return
+        parked = self.park_trio_getter()
+        if parked is not None:
+            await parked
+            return
+        if self._getter is None and self._loop_kind == _ASYNCIO:
+            future = self._getter = asyncio.get_running_loop().create_future()
+            try:
+                await future
+            finally:
+                if self._getter is future:
+                    self._getter = None
+            return
         wakeup = self._message_wakeup
         if wakeup is None:
             wakeup = self._message_wakeup = anyio.Event()

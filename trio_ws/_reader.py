@@ -39,6 +39,7 @@ __all__ = [
     "read_until_closed",
     "receive_size",
     "run_reader",
+    "run_socket_reader",
 ]
 
 logger = logging.getLogger("trio_ws")
@@ -49,7 +50,7 @@ RECEIVE_SIZE = 2**16
 #: How much it asks for at most while a large frame is arriving (see :func:`receive_size`).
 LARGE_RECEIVE_SIZE = 2**20
 
-# Reads up to this size do not ask the core for the next read's size (see _read_socket).
+# Reads up to this size do not ask the core for the next read's size (see run_socket_reader).
 _SMALL_READ = 2**12
 
 #: What a transport raises when the peer or the network goes away.
@@ -127,37 +128,49 @@ def feed(ws: WebSocketConnection, data: bytes) -> None:
         ws._receiving_ended()
 
 
+def _feed_initial_data(ws: WebSocketConnection) -> None:
+    # Taken from the connection, not kept in a frame: the reader task lives as long as it.
+    data, ws._initial_data = ws._initial_data, b""
+    if data:
+        feed(ws, data)
+
+
+async def _wait_for_space(ws: WebSocketConnection) -> None:
+    """Wait until the message queue has room again (the reader is paused meanwhile)."""
+    ws._reading_paused = True
+    try:
+        await ws._messages.wait_for_space()
+    finally:
+        ws._reading_paused = False
+
+
 async def read_until_closed(ws: WebSocketConnection) -> None:
     """Read and dispatch until the core is closed, then close the transport.
 
     Run by the reader task, or by ``aclose()`` when the reader task is gone. Never raises
     transport errors: they close the connection (1006, cause chained).
     """
+    io = ws._io
+    if io is not None and io.waits:
+        await run_socket_reader(ws, io)
+        return
     protocol = ws._protocol
     stream = ws._stream
     queue = ws._messages
-    initial, ws._initial_data = ws._initial_data, b""
-    io = ws._io
     try:
-        if initial:
-            feed(ws, initial)
-        if io is not None and io.waits:
-            await _read_socket(ws, io)
-        elif io is not None and io.protocol is not None:
+        _feed_initial_data(ws)
+        if io is not None and io.protocol is not None:
             await _read_transport(ws, io)
         size = RECEIVE_SIZE
         while protocol.state is not _CLOSED:
             if queue.full:
-                ws._reading_paused = True
-                try:
-                    await queue.wait_for_space()
-                finally:
-                    ws._reading_paused = False
+                await _wait_for_space(ws)
                 continue
             data = await stream.receive(size)
             feed(ws, data)
-            if len(data) > _SMALL_READ or size != RECEIVE_SIZE:  # as in _read_socket
+            if len(data) > _SMALL_READ or size != RECEIVE_SIZE:  # as in run_socket_reader
                 size = receive_size(protocol)
+            del data  # not kept while the next read waits
     except TRANSPORT_ERRORS as exc:
         ws._transport_failed(exc)
         await ws._abort()
@@ -165,8 +178,15 @@ async def read_until_closed(ws: WebSocketConnection) -> None:
     await close_phase(ws)
 
 
-async def _read_socket(ws: WebSocketConnection, io: SocketIO) -> None:
-    """The receive loop on a socket that trio_ws reads directly (see ``_transport``).
+async def run_socket_reader(ws: WebSocketConnection, io: SocketIO) -> None:
+    """The reader task on a socket that trio_ws reads directly, on trio (see ``_transport``).
+
+    An idle connection's reader spends its life parked here, so the whole task is this one
+    frame over trio's wait, without a cancel scope: closing the socket (``_abort()`` does)
+    wakes a task waiting for it to be readable, with ``ClosedResourceError``. The one wait
+    that closing the socket does not end, for room in the message queue, runs under a
+    scope of the connection's (``_run_task``), which ``_abort()`` cancels. Never raises
+    (except cancellation by the task group it runs in).
 
     A read that came back short has most likely emptied the socket, so the next one waits
     for readability first instead of trying a ``recv`` that would find nothing; after a full
@@ -175,34 +195,53 @@ async def _read_socket(ws: WebSocketConnection, io: SocketIO) -> None:
     """
     protocol = ws._protocol
     queue = ws._messages
+    sock = io.raw_socket
+    wait_readable = io.wait_readable
     checkpoint = io.checkpoint
     ready = False
     size = RECEIVE_SIZE
-    while protocol.state is not _CLOSED:
-        if queue.full:
-            ws._reading_paused = True
-            try:
-                await queue.wait_for_space()
-            finally:
-                ws._reading_paused = False
-            continue
-        if ready:
-            await checkpoint()
-        else:
-            await io.wait_readable()
-        data = io.try_receive(size)
-        if data is None:
-            ready = False
-            continue
-        received = len(data)
-        if not received:
-            raise anyio.EndOfStream
-        ready = received == size
-        feed(ws, data)
-        # Small reads (request/response traffic) keep the usual size without asking the
-        # core; after a large read, the core says whether a large frame is arriving.
-        if received > _SMALL_READ or size != RECEIVE_SIZE:
-            size = receive_size(protocol)
+    try:
+        try:
+            _feed_initial_data(ws)
+            while protocol.state is not _CLOSED:
+                if queue.full:
+                    await ws._run_task(_wait_for_space, ws)
+                    continue
+                if ready:
+                    await checkpoint()
+                else:
+                    await wait_readable(sock)
+                data = io.try_receive(size)
+                if data is None:
+                    ready = False
+                    continue
+                received = len(data)
+                if not received:
+                    raise anyio.EndOfStream
+                ready = received == size
+                feed(ws, data)
+                del data  # not kept while the next read waits
+                # Small reads (request/response traffic) keep the usual size without asking
+                # the core; after a large read, the core says whether a large frame arrives.
+                if received > _SMALL_READ or size != RECEIVE_SIZE:
+                    size = receive_size(protocol)
+        except TRANSPORT_ERRORS as exc:
+            ws._transport_failed(exc)
+            await ws._abort()
+            return
+        except io.closed_error as exc:
+            # trio's error for a socket closed during the wait: reported as anyio's
+            # stream reports it.
+            error = anyio.ClosedResourceError()
+            error.__cause__ = exc
+            ws._transport_failed(error)
+            await ws._abort()
+            return
+        await close_phase(ws)
+    except Exception as exc:
+        await _internal_failure(ws, exc)
+    finally:
+        ws._reader_done.set()
 
 
 async def _read_transport(ws: WebSocketConnection, io: SocketIO) -> None:
@@ -227,11 +266,7 @@ async def _read_transport(ws: WebSocketConnection, io: SocketIO) -> None:
         while protocol.state is not _CLOSED:
             if queue.full:
                 transport.pause_reading()
-                ws._reading_paused = True
-                try:
-                    await queue.wait_for_space()
-                finally:
-                    ws._reading_paused = False
+                await _wait_for_space(ws)
                 transport.resume_reading()
                 continue
             if chunks:
@@ -253,6 +288,7 @@ async def _read_transport(ws: WebSocketConnection, io: SocketIO) -> None:
                 data = b"".join(chunks)
                 chunks.clear()
                 feed(ws, data)
+                del data  # not kept while the next read waits
     finally:
         transport.pause_reading()
 
@@ -274,15 +310,22 @@ async def close_phase(ws: WebSocketConnection) -> None:
     await ws._abort()
 
 
+async def _internal_failure(ws: WebSocketConnection, exc: Exception) -> None:
+    # A bug in trio_ws or in an extension: keep it for get_message() to report, and tell
+    # the peer we failed rather than leaving it hanging.
+    logger.exception("[%s] unexpected error in the reader task", ws.id)
+    ws._internal_error = exc
+    await ws._fail(1011, "internal error")
+
+
 async def run_reader(ws: WebSocketConnection) -> None:
-    """The reader task. Never raises (except cancellation)."""
+    """The reader task on any other stream (under a cancel scope of the connection's).
+
+    Never raises (except cancellation).
+    """
     try:
         await read_until_closed(ws)
     except Exception as exc:
-        # A bug in trio_ws or in an extension: keep it for get_message() to report, and
-        # tell the peer we failed rather than leaving it hanging.
-        logger.exception("[%s] unexpected error in the reader task", ws.id)
-        ws._internal_error = exc
-        await ws._fail(1011, "internal error")
+        await _internal_failure(ws, exc)
     finally:
         ws._reader_done.set()

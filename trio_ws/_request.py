@@ -429,6 +429,7 @@ class _Session:
         except OSError:
             remote = None
         self.id = f"{self.id} {format_address(remote)}"
+        del remote  # this frame lasts as long as the connection
         server._sessions.add(self)
         try:
             with self.scope:

@@ -44,18 +44,18 @@ class SocketIO:
     """Non-blocking send (and on trio, receive) on the socket under one stream.
 
     Attributes:
-        waits: Whether :meth:`wait_readable`, :meth:`wait_writable` and
+        waits: Whether :attr:`wait_readable`, :meth:`wait_writable` and
             :meth:`try_receive` may be used (trio); otherwise only :meth:`try_send`.
     """
 
     __slots__ = (
-        "_closed_error",
-        "_readable",
         "_socket",
         "_transport",
         "_writable",
         "checkpoint",
+        "closed_error",
         "protocol",
+        "wait_readable",
         "waits",
     )
 
@@ -75,9 +75,15 @@ class SocketIO:
         if sock is not None:
             import trio
 
-            self._readable = trio.lowlevel.wait_readable
+            #: trio's ``wait_readable(socket)`` itself, called with :attr:`raw_socket`: the
+            #: reader awaits it with no frame of ours in between (one less per idle
+            #: connection). It raises :attr:`closed_error` if the socket is closed meanwhile.
+            self.wait_readable: Callable[[socket.socket], Awaitable[None]] = (
+                trio.lowlevel.wait_readable
+            )
             self._writable = trio.lowlevel.wait_writable
-            self._closed_error: type[Exception] = trio.ClosedResourceError
+            #: What trio raises in a wait when the socket is closed meanwhile.
+            self.closed_error: type[Exception] = trio.ClosedResourceError
             #: trio's own checkpoint, without anyio's per-call backend lookup.
             self.checkpoint = trio.lowlevel.checkpoint
 
@@ -110,6 +116,12 @@ class SocketIO:
         return self._transport
 
     @property
+    def raw_socket(self) -> socket.socket:
+        """The socket itself (only when :attr:`waits`)."""
+        assert self._socket is not None
+        return self._socket
+
+    @property
     def closing(self) -> bool:
         """Whether the asyncio transport is closing (it then takes no more bytes)."""
         return self._transport is not None and self._transport.is_closing()
@@ -125,19 +137,6 @@ class SocketIO:
         except (BlockingIOError, InterruptedError):
             return None
 
-    async def wait_readable(self) -> None:
-        """Wait until the socket is readable (trio only).
-
-        Raises:
-            anyio.ClosedResourceError: The socket was closed meanwhile.
-        """
-        sock = self._socket
-        assert sock is not None
-        try:
-            await self._readable(sock)
-        except self._closed_error as exc:
-            raise anyio.ClosedResourceError from exc
-
     async def wait_writable(self) -> None:
         """Wait until the socket is writable (trio only).
 
@@ -148,7 +147,7 @@ class SocketIO:
         assert sock is not None
         try:
             await self._writable(sock)
-        except self._closed_error as exc:
+        except self.closed_error as exc:
             raise anyio.ClosedResourceError from exc
 
 
