@@ -47,7 +47,7 @@ def demo(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """Build the documentation with warnings as errors."""
     session.install("-e", ".[docs]")
-    session.run("sphinx-build", "-W", "-n", "-b", "html", "docs", "docs/_build/html")
+    session.run("sphinx-build", "-E", "-W", "-n", "-b", "html", "docs", "docs/_build/html")
 
 
 @nox.session
