@@ -708,6 +708,7 @@ class Connection:
         mask_key = self._mask_key_source() if self._is_client else None
         if len(payload) < _SPLIT_FRAMES_FROM:
             data = frame_bytes(first, payload, mask_key)
+            # _queue(data), inlined: this is the path of every message sent.
             outgoing = self._outgoing
             if outgoing is None:
                 self._outgoing = [data]

@@ -203,15 +203,10 @@ def frame_bytes(first_byte: int, payload: bytes, mask_key: bytes | None) -> byte
         if size < 65536:
             return _pack_16(first_byte, 126, size) + payload
         return _pack_64(first_byte, 127, size) + payload
-    if size < 126:
-        header = _pack_7(first_byte, MASK_BIT | size)
-    elif size < 65536:
-        header = _pack_16(first_byte, MASK_BIT | 126, size)
-    else:
-        header = _pack_64(first_byte, MASK_BIT | 127, size)
+    header = frame_header(first_byte, size, mask_key)
     if size <= _MASK_CHUNK:
-        return header + mask_key + apply_mask(payload, mask_key)
-    return b"".join([header, mask_key, *mask_parts(payload, mask_key)])
+        return header + apply_mask(payload, mask_key)
+    return b"".join([header, *mask_parts(payload, mask_key)])
 
 
 def serialize_frame(frame: Frame, *, mask_key: bytes | None = None) -> bytes:
