@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-import trio_ws
+from tests.handlers import recording_echo
 from trio_ws import ConnectionClosedError, ConnectionConfig
 from trio_ws._groups import open_task_group
 from trio_ws._keepalive import KeepaliveEntry, KeepaliveScheduler, PendingPing, PingTracker
@@ -217,18 +216,12 @@ async def test_scheduler_forgets_a_closed_connection() -> None:
 async def test_server_keepalive_fails_a_silent_client_and_keeps_a_live_one() -> None:
     import functools
 
-    from trio_ws import ConnectionClosed, open_websocket_url, serve_websocket
+    from trio_ws import open_websocket_url, serve_websocket
     from trio_ws.sansio import CloseConnection, ConnectionFailed
     from trio_ws.sansio._handshake import ClientHandshake
 
     server_sides: list[WebSocketConnection] = []
-
-    async def handler(request: trio_ws.WebSocketRequest) -> None:
-        ws = await request.accept()
-        server_sides.append(ws)
-        with contextlib.suppress(ConnectionClosed):
-            async for message in ws:
-                await ws.send_message(message)
+    handler = recording_echo(server_sides)
 
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:

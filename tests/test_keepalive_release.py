@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
+from tests.handlers import recording_echo
 from trio_ws import ConnectionClosed, open_websocket_url, serve_websocket
 from trio_ws.sansio.extensions.permessage_deflate import PerMessageDeflate
 
@@ -46,13 +47,7 @@ async def test_an_idle_connection_sheds_its_zlib_state_and_goes_on(side: str) ->
     """The server's keepalive scheduler or the client's keepalive task releases; the other
     side, without keepalive, keeps its state: both stay in step."""
     server_sides: list[WebSocketConnection] = []
-
-    async def echo(request: WebSocketRequest) -> None:
-        ws = await request.accept()
-        server_sides.append(ws)
-        with contextlib.suppress(ConnectionClosed):
-            async for message in ws:
-                await ws.send_message(message)
+    echo = recording_echo(server_sides)
 
     # A release needs a whole interval without messages: 0.1 s leaves the checks right
     # after each message enough time.
@@ -112,13 +107,7 @@ async def test_no_keepalive_no_release() -> None:
 
 async def test_keepalive_without_compression() -> None:
     server_sides: list[WebSocketConnection] = []
-
-    async def echo(request: WebSocketRequest) -> None:
-        ws = await request.accept()
-        server_sides.append(ws)
-        with contextlib.suppress(ConnectionClosed):
-            async for message in ws:
-                await ws.send_message(message)
+    echo = recording_echo(server_sides)
 
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
