@@ -554,15 +554,28 @@ def test_interop_with_websockets(
 
     for data, cuts, compress, from_ours in exchange:
         for ours, theirs in [(ours_client, ws_server), (ours_server, ws_client)]:
-            if from_ours:
-                frames = encode_message(ours, data, cuts=cuts, compress=compress)
-                received = b"".join(
-                    bytes(theirs.decode(to_ws(frame), max_size=None).data) for frame in frames
-                )
-            else:
-                ws_frames = encode_message_with_websockets(theirs, data, cuts)
-                received = decode_message(ours, [from_ws(frame) for frame in ws_frames])
-            assert received == data
+            check_one_message(ours, theirs, data, cuts, compress=compress, from_ours=from_ours)
+
+
+def check_one_message(
+    ours: PerMessageDeflate,
+    theirs: ws_deflate.PerMessageDeflate,
+    data: bytes,
+    cuts: list[int],
+    *,
+    compress: bool | None,
+    from_ours: bool,
+) -> None:
+    """Send ``data`` from our extension to websockets' (or back) and check it arrives whole."""
+    if from_ours:
+        frames = encode_message(ours, data, cuts=cuts, compress=compress)
+        received = b"".join(
+            bytes(theirs.decode(to_ws(frame), max_size=None).data) for frame in frames
+        )
+    else:
+        ws_frames = encode_message_with_websockets(theirs, data, cuts)
+        received = decode_message(ours, [from_ws(frame) for frame in ws_frames])
+    assert received == data
 
 
 def encode_message_with_websockets(

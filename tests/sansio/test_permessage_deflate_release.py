@@ -18,16 +18,14 @@ from hypothesis import given, settings, strategies as st
 from websockets.extensions import permessage_deflate as ws_deflate
 
 from tests.sansio.test_permessage_deflate import (
+    check_one_message,
     compressed,
     decode_message,
     encode_message,
-    encode_message_with_websockets,
     final_stream,
-    from_ws,
     negotiate,
     payloads,
     raw_deflate,
-    to_ws,
 )
 from trio_ws.sansio import (
     CloseCode,
@@ -506,15 +504,7 @@ def test_interop_with_websockets_with_releases(
 
     for (data, cuts, from_ours), times in zip(exchange, releases, strict=False):
         for ours, theirs in [(ours_client, ws_server), (ours_server, ws_client)]:
-            if from_ours:
-                frames = encode_message(ours, data, cuts=cuts, compress=True)
-                received = b"".join(
-                    bytes(theirs.decode(to_ws(frame), max_size=None).data) for frame in frames
-                )
-            else:
-                ws_frames = encode_message_with_websockets(theirs, data, cuts)
-                received = decode_message(ours, [from_ws(frame) for frame in ws_frames])
-            assert received == data
+            check_one_message(ours, theirs, data, cuts, compress=True, from_ours=from_ours)
             for _ in range(times):
                 ours.release_idle_memory()
 
