@@ -47,6 +47,7 @@ from .sansio._errors import (
     ProtocolError as ProtocolError,
     RemoteProtocolError as RemoteProtocolError,
     WebSocketError as WebSocketError,
+    WouldBlock as WouldBlock,
 )
 from .sansio._frames import CloseCode as CloseCode
 
@@ -74,6 +75,7 @@ __all__ = [
     "ServerOptions",
     "WebSocketConnection",
     "WebSocketError",
+    "WouldBlock",
     "WebSocketRequest",
     "WebSocketServer",
     "__version__",

@@ -35,6 +35,7 @@ from .sansio._errors import (
     ConnectionClosedError,
     ConnectionClosedOK,
     LocalProtocolError,
+    WouldBlock,
 )
 
 if TYPE_CHECKING:
@@ -497,6 +498,71 @@ class WebSocketConnection:
                 len(message),
                 "chars" if isinstance(message, str) else "bytes",
             )
+
+    def send_message_nowait(
+        self,
+        message: str | bytes | bytearray | memoryview,
+        *,
+        text: bool | None = None,
+        compress: bool | None = None,
+    ) -> None:
+        """Queue one message without yielding to other tasks, or raise.
+
+        The no-wait variant of :meth:`send_message`, for loops over many connections
+        (:func:`trio_ws.broadcast`) that must not wait for the slowest: arguments as there.
+        It is not a checkpoint.
+
+        Raises:
+            WouldBlock: :attr:`buffered_amount` is above ``write_high_water`` or a
+                fragmented message is being sent: nothing was queued.
+            ConnectionClosed: The connection is closed or closing.
+            LocalProtocolError: A ``str`` that cannot be encoded as UTF-8.
+        """
+        self._check_send_nowait()
+        protocol = self._protocol
+        if text is None:
+            text = isinstance(message, str)
+        if text:
+            protocol.send_text(
+                message if isinstance(message, str) else bytes(message), compress=compress
+            )
+        else:
+            protocol.send_binary(message, compress=compress)
+        self._writer.write_or_wake()
+
+    def send_encoded_nowait(self, frame: bytes) -> None:
+        """Queue the bytes of one whole, unmasked frame encoded once for many connections.
+
+        Make ``frame`` with :func:`trio_ws.sansio.serialize_frame`. Only a server may
+        send such frames (a client masks every frame with a fresh key), and only when
+        every negotiated extension allows plain frames (permessage-deflate does: the
+        message is just not compressed). Not a checkpoint.
+
+        Raises:
+            WouldBlock: As for :meth:`send_message_nowait`: nothing was queued.
+            ConnectionClosed: The connection is closed or closing.
+            LocalProtocolError: This is a client, or an extension forbids plain frames.
+        """
+        self._check_send_nowait()
+        self._protocol.send_encoded(frame)
+        self._writer.write_or_wake()
+
+    def _check_send_nowait(self) -> None:
+        if self._protocol.state is not _OPEN or self._writer.stopped:
+            raise self._closed_error()
+        if self._fragmenting is not None:
+            raise WouldBlock("a fragmented message is being sent")
+        if self._writer.buffered > self._high_water:
+            raise WouldBlock("the write buffer is above its high-water mark")
+
+    @property
+    def buffered_amount(self) -> int:
+        """How many bytes of queued frames are not written to the transport yet.
+
+        :meth:`send_message` waits while this is above ``write_high_water``, and
+        :meth:`send_message_nowait` raises :exc:`WouldBlock`.
+        """
+        return self._writer.buffered
 
     async def send_message_parts(
         self,

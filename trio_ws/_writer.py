@@ -183,6 +183,11 @@ class Writer:
         self._preamble = b"".join((self._preamble, data))
 
     @property
+    def buffered(self) -> int:
+        """How many bytes wait to be written: the core's buffer plus what is held here."""
+        return len(self._preamble) + self._protocol.bytes_to_send
+
+    @property
     def pending(self) -> bool:
         """Whether bytes wait to be written (or a write is in flight)."""
         return bool(self._preamble or self._protocol.bytes_to_send or self.writing)

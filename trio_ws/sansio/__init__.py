@@ -22,6 +22,7 @@ from ._errors import (
     ProtocolError as ProtocolError,
     RemoteProtocolError as RemoteProtocolError,
     WebSocketError as WebSocketError,
+    WouldBlock as WouldBlock,
 )
 from ._events import (
     BytesMessage as BytesMessage,
@@ -81,6 +82,7 @@ __all__ = [
     "ProtocolError",
     "RemoteProtocolError",
     "WebSocketError",
+    "WouldBlock",
     # events
     "BytesMessage",
     "CloseConnection",

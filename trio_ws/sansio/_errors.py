@@ -14,6 +14,7 @@ Every exception that trio_ws raises on purpose derives from :exc:`WebSocketError
     │   ├── LocalProtocolError        this side's misuse (also a ValueError)
     │   └── RemoteProtocolError       the peer's violation; ``code`` is the close code to send
     ├── InvalidURL                    not a ws:// or wss:// URL (also a ValueError)
+    ├── WouldBlock                    a ``*_nowait`` call would have had to wait
     └── InternalError                 a bug in trio_ws: please report it
 
 The hierarchy lives in the sans-IO core so that the core can raise its part of it without
@@ -43,6 +44,7 @@ __all__ = [
     "ProtocolError",
     "RemoteProtocolError",
     "WebSocketError",
+    "WouldBlock",
 ]
 
 
@@ -163,3 +165,13 @@ class InvalidURL(WebSocketError, ValueError):
 
 class InternalError(WebSocketError):
     """An unexpected error inside trio_ws. This is a bug: please report it."""
+
+
+class WouldBlock(WebSocketError):
+    """A ``*_nowait`` call could not complete without waiting, so it did nothing.
+
+    Raised by :meth:`~trio_ws.WebSocketConnection.send_message_nowait` and
+    :meth:`~trio_ws.WebSocketConnection.send_encoded_nowait` when the write buffer is above
+    its high-water mark or a fragmented message is being sent; the awaiting variant
+    (:meth:`~trio_ws.WebSocketConnection.send_message`) would have waited.
+    """
