@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "tests", "autobahn"]
+nox.options.sessions = ["lint", "tests", "tests_generic", "autobahn"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
@@ -23,6 +23,14 @@ def tests(session: nox.Session) -> None:
     session.run("coverage", "combine", success_codes=[0, 1])
     session.run("coverage", "report", f"--include={SANSIO_COVERAGE}", "--fail-under=100")
     session.run("coverage", "report", "--fail-under=90")
+
+
+@nox.session
+def tests_generic(session: nox.Session) -> None:
+    """The suite with every fast path off (``TRIO_WS_FAST_PATHS=0``): the generic I/O path
+    over any anyio byte stream, which any change in anyio's private internals falls back to."""
+    session.install("-e", ".[tests]")
+    session.run("pytest", "-q", *session.posargs, env={"TRIO_WS_FAST_PATHS": "0"})
 
 
 @nox.session

@@ -11,8 +11,9 @@ import pytest
 
 from tests.handlers import recording_echo
 from trio_ws import ConnectionClosedError, ConnectionConfig
+from trio_ws._connection import ConnectionInfo, open_connection
 from trio_ws._groups import open_task_group
-from trio_ws._keepalive import KeepaliveEntry, KeepaliveScheduler, PendingPing, PingTracker
+from trio_ws._keepalive import KeepaliveScheduler, PendingPing, PingTracker
 from trio_ws.sansio import Connection, Role
 from trio_ws.testing._memory import MemoryByteStream, memory_stream_pair
 from trio_ws.testing._pair import (
@@ -27,11 +28,6 @@ if TYPE_CHECKING:
     from trio_ws import WebSocketConnection
 
 pytestmark = pytest.mark.anyio
-
-
-def attached(entry: KeepaliveEntry) -> object:
-    """The connection an entry is attached to, read afresh (no narrowing across awaits)."""
-    return entry.ws
 
 
 @pytest.fixture(params=["task", "scheduler"])
@@ -200,16 +196,15 @@ async def test_scheduler_forgets_a_closed_connection() -> None:
     with anyio.fail_after(5):
         async with open_task_group() as task_group:
             task_group.start_soon(scheduler.run)
-            ws = build_connection(stream, Role.CLIENT, config)
-            ws._start(task_group, keepalive=scheduler)
-            entry = ws._keepalive
-            assert entry is not None
-            assert entry.ws is ws
-            await ws._abort()
-            assert attached(entry) is None
-            assert ws._keepalive is None
+            ws, link = open_connection(
+                stream, Connection(Role.CLIENT), config=config, info=ConnectionInfo()
+            )
+            link.start(task_group, keepalive=scheduler)
+            assert len(scheduler) == 1
+            await link.abort()
             await anyio.sleep(0.1)  # the entry came due and was dropped, not pinged
-            assert not scheduler._heap
+            assert len(scheduler) == 0
+            assert ws.closed
             task_group.cancel_scope.cancel()
 
 

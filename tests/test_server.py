@@ -33,7 +33,12 @@ from trio_ws import (
     serve_websocket_listeners,
     serve_websocket_unix,
 )
+from trio_ws._private_apis import FAST_PATHS
 from trio_ws.testing import memory_stream_pair
+
+FAST_PATHS_ONLY = pytest.mark.skipif(
+    not FAST_PATHS, reason="checks a fast path itself (TRIO_WS_FAST_PATHS=0)"
+)
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -970,6 +975,7 @@ async def test_open_connections_keep_their_headers_compact_and_readable() -> Non
             tg.cancel_scope.cancel()
 
 
+@FAST_PATHS_ONLY
 @pytest.mark.trio
 async def test_an_idle_server_connection_costs_two_tasks_and_no_task_group() -> None:
     import trio

@@ -37,7 +37,7 @@ from ._config import (
     ConnectionOptions,
     connection_config,
 )
-from ._connection import ConnectionInfo, WebSocketConnection
+from ._connection import ConnectionInfo, WebSocketConnection, open_connection
 from ._groups import open_task_group
 from ._reader import RECEIVE_SIZE
 from ._streams import as_byte_stream
@@ -301,8 +301,8 @@ async def _connect(
         subprotocol=accepted.subprotocol,
         extensions=tuple(accepted.extensions),
     )
-    ws = WebSocketConnection(stream, protocol, config=config, info=info)
-    ws._start(task_group, accepted.extra_data)
+    ws, link = open_connection(stream, protocol, config=config, info=info)
+    link.start(task_group, accepted.extra_data)
     return ws
 
 

@@ -56,7 +56,7 @@ from ._config import (
 )
 from ._groups import open_task_group, raise_unwrapped, spawner
 from ._keepalive import KeepaliveScheduler
-from ._request import WebSocketRequest, _Session, format_address
+from ._request import Session, WebSocketRequest, format_address
 from ._streams import as_byte_stream
 from .sansio._handshake import DEFAULT_MAX_REQUEST_SIZE
 
@@ -170,7 +170,8 @@ class WebSocketServer:
         self._handler = handler
         self.listeners: tuple[anyio.abc.Listener[Any], ...] = tuple(listeners)
         self._settings = settings
-        self._sessions: set[_Session] = set()
+        self._sessions: set[Session] = set()
+        self._port = ServerPort(self)
         self._slots_taken = 0  # sessions running their handler (for max_connections)
         self._handler_tasks: set[int] = set()  # tasks running a handler (see aclose)
         self._closing = False
@@ -334,7 +335,7 @@ class WebSocketServer:
                 await anyio.sleep(_ACCEPT_RETRY_DELAY)
                 continue
             # The session's own run() is the task: no wrapper frame stays on its stack.
-            start_soon(_Session(self, as_byte_stream(stream)).run)
+            start_soon(Session(self._port, as_byte_stream(stream)).run)
 
     async def _close_listeners(self) -> None:
         for listener in self.listeners:
@@ -342,9 +343,9 @@ class WebSocketServer:
 
     async def _start_session(self, stream: Any) -> None:
         # For listeners that only have serve().
-        await _Session(self, as_byte_stream(stream)).run()
+        await Session(self._port, as_byte_stream(stream)).run()
 
-    def _session_ended(self, session: _Session) -> None:
+    def _session_ended(self, session: Session) -> None:
         self._sessions.discard(session)
         if self._closing and not self._sessions:
             self._idle.set()
@@ -355,9 +356,6 @@ class WebSocketServer:
             return False
         self._slots_taken += 1
         return True
-
-    def _release_slot(self) -> None:
-        self._slots_taken -= 1
 
     # --- shutdown -----------------------------------------------------------------------
 
@@ -389,11 +387,61 @@ class WebSocketServer:
         sessions.cancel_scope.cancel()
 
     @staticmethod
-    async def _going_away(session: _Session, connection: WebSocketConnection) -> None:
+    async def _going_away(session: Session, connection: WebSocketConnection) -> None:
         try:
             await connection.aclose(1001, "server shutting down")
         except Exception:  # aclose never raises by contract: this is a bug, keep going
             logger.exception("%s: closing with 1001 failed", session.id)
+
+
+class ServerPort:
+    """What a server's sessions (``trio_ws._request.Session``) need from it, by name."""
+
+    __slots__ = ("_server", "handler", "settings")
+
+    def __init__(self, server: WebSocketServer) -> None:
+        self._server = server
+        self.handler = server._handler
+        self.settings = server._settings
+
+    @property
+    def closing(self) -> bool:
+        """Whether the server stopped accepting."""
+        return self._server._closing
+
+    @property
+    def connection_tasks(self) -> TaskGroup | None:
+        """Where the connections' background tasks run (set before any session starts)."""
+        return self._server._connection_tasks
+
+    @property
+    def keepalive(self) -> KeepaliveScheduler | None:
+        """The server's keepalive scheduler, if pings are enabled."""
+        return self._server._keepalive
+
+    def session_started(self, session: Session) -> None:
+        """List ``session`` (for ``connections`` and the shutdown)."""
+        self._server._sessions.add(session)
+
+    def session_ended(self, session: Session) -> None:
+        """Unlist ``session``; the shutdown may be waiting for the last one."""
+        self._server._session_ended(session)
+
+    def take_slot(self) -> bool:
+        """Take one of ``max_connections``; ``False`` when none is free."""
+        return self._server._take_slot()
+
+    def release_slot(self) -> None:
+        """Give back a slot taken with :meth:`take_slot`."""
+        self._server._slots_taken -= 1
+
+    def handler_started(self, task_id: int) -> None:
+        """The task ``task_id`` runs a handler (``aclose()`` from it must not wait)."""
+        self._server._handler_tasks.add(task_id)
+
+    def handler_ended(self, task_id: int) -> None:
+        """The handler of task ``task_id`` ended."""
+        self._server._handler_tasks.discard(task_id)
 
 
 async def serve_websocket(
@@ -692,7 +740,7 @@ async def serve_websocket_stream(
         await anyio.aclose_forcefully(byte_stream)
         raise
     server = WebSocketServer(handler, [], settings)
-    session = _Session(server, byte_stream)
+    session = Session(server._port, byte_stream)
     # The connection's reader and writer run beside the session, as in a server.
     async with open_task_group() as server._connection_tasks:
         await session.run()

@@ -2,7 +2,8 @@
 
 ``{trio-ws-states}`` renders the states of :class:`trio_ws.sansio.ConnectionState`, the
 transitions of ``Transition`` and the transition table ``TRANSITIONS`` of
-``trio_ws/sansio/_state.py`` at build time, so the documentation cannot drift from the code.
+``trio_ws/sansio/_state.py`` at build time, so the documentation cannot drift from the code;
+``{trio-ws-io-states}`` does the same for the I/O lifecycle of ``trio_ws/_lifecycle.py``.
 The descriptions come from the ``#:`` comments in that module.
 
 It also smooths autodoc over the package's layout:
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from sphinx.application import Sphinx
 
 STATE_MODULE = "trio_ws.sansio._state"
+IO_STATE_MODULE = "trio_ws._lifecycle"
 OPTIONAL_DOCS = ("conformance", "performance")
 PUBLIC_MODULES = ("trio_ws", "trio_ws.sansio", "trio_ws.testing")
 # Built by the library, never by users: their constructors' parameters are private.
@@ -97,14 +99,20 @@ class StatesDirective(SphinxDirective):
     """Render the states, the transitions and the transition table of the core."""
 
     has_content = False
+    module_name = STATE_MODULE
+    states_name = "ConnectionState"
+    events_name = "Transition"
+    table_name = "TRANSITIONS"
 
     def run(self) -> list[nodes.Node]:
-        module = importlib.import_module(STATE_MODULE)
+        module = importlib.import_module(self.module_name)
         self.env.note_dependency(module.__file__)
-        docs = ModuleAnalyzer.for_module(STATE_MODULE).find_attr_docs()
-        states = list(module.ConnectionState)
-        transitions = list(module.Transition)
-        table = module.TRANSITIONS
+        docs = ModuleAnalyzer.for_module(self.module_name).find_attr_docs()
+        state_enum = getattr(module, self.states_name)
+        event_enum = getattr(module, self.events_name)
+        states = list(state_enum)
+        transitions = list(event_enum)
+        table = getattr(module, self.table_name)
 
         header = ["state \\ event", *(t.name for t in transitions)]
         cells = []
@@ -115,12 +123,21 @@ class StatesDirective(SphinxDirective):
 
         result: list[nodes.Node] = []
         result.append(nodes.rubric(text="States"))
-        result.append(_definitions(module.ConnectionState, docs))
+        result.append(_definitions(state_enum, docs))
         result.append(nodes.rubric(text="Events"))
-        result.append(_definitions(module.Transition, docs))
+        result.append(_definitions(event_enum, docs))
         result.append(nodes.rubric(text="Transition table"))
         result.append(_table(header, cells))
         return result
+
+
+class IOStatesDirective(StatesDirective):
+    """Render the I/O lifecycle of a connection (``trio_ws/_lifecycle.py``)."""
+
+    module_name = IO_STATE_MODULE
+    states_name = "IOState"
+    events_name = "IOEvent"
+    table_name = "IO_TRANSITIONS"
 
 
 def _drop_missing_optional_docs(app: Sphinx, docname: str, source: list[str]) -> None:
@@ -194,5 +211,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     # Before napoleon's own handler (priority 500).
     app.connect("autodoc-process-docstring", _protect_attribute_first_line, priority=400)
     app.add_directive("trio-ws-states", StatesDirective)
+    app.add_directive("trio-ws-io-states", IOStatesDirective)
     app.connect("source-read", _drop_missing_optional_docs)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
