@@ -40,9 +40,10 @@ TYPED_DICTS: list[tuple[Side, Any]] = [
 
 def _public_functions() -> list[tuple[str, Any]]:
     return [
-        (name, obj)
-        for name in trio_ws.__all__
-        if inspect.isfunction(obj := getattr(trio_ws, name))
+        (f"{module.__name__}.{name}", obj)
+        for module in (trio_ws, trio_ws.testing)
+        for name in module.__all__
+        if inspect.isfunction(obj := getattr(module, name))
         or inspect.isfunction(getattr(obj, "__wrapped__", None))
     ]
 
@@ -52,7 +53,7 @@ def _option_functions() -> list[tuple[str, Any]]:
 
 
 def test_every_client_and_server_function_takes_the_options() -> None:
-    names = {name for name, _ in _option_functions()}
+    names = {name.rpartition(".")[2] for name, _ in _option_functions()}
     assert names == {
         "connect_websocket",
         "connect_websocket_stream",
@@ -64,6 +65,7 @@ def test_every_client_and_server_function_takes_the_options() -> None:
         "serve_websocket_listeners",
         "serve_websocket_stream",
         "serve_websocket_unix",
+        "open_websocket_in_memory",
     }
 
 
