@@ -141,7 +141,12 @@ def test_help_shows_every_keyword_with_its_default() -> None:
     for option in options_of("client"):
         # Annotations are strings (``from __future__ import annotations``), shown quoted.
         assert f"{option.name}: {option.annotation!r} = {option.default!r}" in text
+    described = [line.strip() for line in text.splitlines() if ": " in line]
+    for option in options_of("client"):  # and the first words of its description
+        first_words = " ".join(option.doc.split()[:3])
+        assert any(line.startswith(f"{option.name}: {first_words}") for line in described)
     text = pydoc.plain(pydoc.render_doc(trio_ws.serve_websocket))
+    assert "max_connections: At most this many connections" in text
     assert "max_connections: 'int | None' = None" in text
     assert "backlog: 'int | None' = None" in text
 

@@ -20,6 +20,7 @@ import difflib
 import inspect
 import math
 import ssl
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
@@ -386,16 +387,32 @@ def options_signature(function: Callable[..., Any], side: Side) -> inspect.Signa
     return signature.replace(parameters=[*own, *spelled, *last])
 
 
+#: The first line of the options' descriptions appended to the docstrings for ``help()``
+#: (the docs build drops them: the reference pages have the tables).
+OPTIONS_DOC_HEADING = "Keyword options (the option tables of the reference docs):"
+
+
+def options_doc(side: Side) -> str:
+    """The descriptions of ``side``'s options, appended to a docstring for ``help()``."""
+    lines = ["", "", OPTIONS_DOC_HEADING]
+    for option in options_of(side):
+        text = f"{option.name}: {' '.join(option.doc.split())}"
+        lines += textwrap.wrap(text, 88, initial_indent="    ", subsequent_indent="        ")
+    return "\n".join(lines)
+
+
 def with_options(side: Side) -> Callable[[_F], _F]:
     """Decorate a public function whose ``**options`` are the options of ``side``.
 
     Its ``__signature__`` then lists every option, for ``help()``, ``inspect.signature``
-    and autodoc; type checkers read the ``Unpack[...Options]`` annotation instead.
+    and autodoc, and its docstring ends with their descriptions; type checkers read the
+    ``Unpack[...Options]`` annotation instead.
     """
 
     def decorate(function: _F) -> _F:
         function.__signature__ = options_signature(function, side)  # type: ignore[attr-defined]
         function.__trio_ws_options__ = side  # type: ignore[attr-defined]
+        function.__doc__ = inspect.cleandoc(function.__doc__ or "") + options_doc(side)
         return function
 
     return decorate

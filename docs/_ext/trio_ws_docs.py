@@ -248,6 +248,18 @@ def _name_ignored_task_status(
     return None
 
 
+def _drop_options_doc(
+    app: Sphinx, what: str, name: str, obj: Any, options: Any, lines: list[str]
+) -> None:
+    # The descriptions of the options appended for help(): the pages have the tables.
+    from trio_ws._config import OPTIONS_DOC_HEADING
+
+    if getattr(obj, "__trio_ws_options__", None) and OPTIONS_DOC_HEADING in lines:
+        del lines[lines.index(OPTIONS_DOC_HEADING) :]
+        while lines and not lines[-1].strip():
+            lines.pop()
+
+
 def _protect_attribute_first_line(
     app: Sphinx, what: str, name: str, obj: Any, options: Any, lines: list[str]
 ) -> None:
@@ -262,6 +274,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("autodoc-process-signature", _hide_private_constructor)
     # Before napoleon's own handler (priority 500).
     app.connect("autodoc-process-docstring", _protect_attribute_first_line, priority=400)
+    app.connect("autodoc-process-docstring", _drop_options_doc, priority=400)
     app.add_directive("trio-ws-states", StatesDirective)
     app.add_directive("trio-ws-options", OptionsDirective)
     app.connect("autodoc-process-signature", _name_ignored_task_status)
