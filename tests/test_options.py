@@ -28,7 +28,14 @@ from trio_ws import (
     ServerOptions,
     WebSocketRequest,
 )
-from trio_ws._config import OPTIONS, Side, option_rows, options_of, resolve_options
+from trio_ws._config import (
+    OPTIONS,
+    Side,
+    option_rows,
+    options_of,
+    resolve_options,
+    with_options,
+)
 
 DOCS = Path(__file__).parent.parent / "docs" / "reference"
 TYPED_DICTS: list[tuple[Side, Any]] = [
@@ -293,3 +300,11 @@ def test_defaults_are_filled_in_from_the_table() -> None:
     context = ssl.create_default_context()
     _, own = resolve_options("client", {"ssl_context": context})
     assert own["ssl_context"] is context
+
+
+def test_with_options_needs_a_function_that_takes_options() -> None:
+    def no_options(x: int) -> None:
+        """Takes no ``**options``."""
+
+    with pytest.raises(TypeError, match=r"no_options takes no \*\*options"):
+        with_options("client")(no_options)
