@@ -125,7 +125,7 @@ def bench(session: nox.Session) -> None:
     ``benchmarks/run.py`` (``-- --help`` lists them).
     """
     session.install("-e", ".")
-    session.install("websockets", "wsproto", "trio-websocket", "py-spy")
+    session.install("websockets", "wsproto", "trio-websocket", "py-spy", "trustme")
     try:
         session.install("picows")
     except nox.command.CommandFailed:

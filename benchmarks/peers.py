@@ -119,7 +119,12 @@ def _count_closed() -> None:
 
 
 async def _serve_trio_ws(
-    port: int, *, compression: bool, max_size: int | None, ping_interval: float | None = None
+    port: int,
+    *,
+    compression: bool,
+    max_size: int | None,
+    ping_interval: float | None = None,
+    ssl_context: Any = None,
 ) -> None:
     import trio_ws
 
@@ -139,6 +144,8 @@ async def _serve_trio_ws(
         options["compression"] = None
     if ping_interval is not None:
         options["ping_interval"] = ping_interval
+    if ssl_context is not None:
+        options["ssl_context"] = ssl_context
     async with anyio.create_task_group() as tg:
         await tg.start(
             functools.partial(trio_ws.serve_websocket, handler, "127.0.0.1", port, **options)
@@ -147,15 +154,64 @@ async def _serve_trio_ws(
 
 @contextlib.asynccontextmanager
 async def _connect_trio_ws(
-    url: str, *, compression: bool, max_size: int | None
+    url: str, *, compression: bool, max_size: int | None, ssl_context: Any = None
 ) -> AsyncIterator[tuple[Send, Recv]]:
     import trio_ws
 
     options: dict[str, Any] = {"max_message_size": max_size}
+    if ssl_context is not None:
+        options["ssl_context"] = ssl_context
     if not compression:
         options["compression"] = None
     async with trio_ws.open_websocket_url(url, **options) as ws:
         yield ws.send_message, ws.get_message
+
+
+def _server_tls_context() -> Any:
+    """A throwaway certificate for 127.0.0.1 (trustme), made when the server starts."""
+    import ssl
+
+    import trustme
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    trustme.CA().issue_cert("127.0.0.1").configure_cert(context)
+    return context
+
+
+def _client_tls_context() -> Any:
+    """The client does not verify the throwaway certificate: the benchmark measures the
+    record layer, not the certificate check of the handshake."""
+    import ssl
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+async def _serve_trio_ws_tls(
+    port: int, *, compression: bool, max_size: int | None, ping_interval: float | None = None
+) -> None:
+    await _serve_trio_ws(
+        port,
+        compression=compression,
+        max_size=max_size,
+        ping_interval=ping_interval,
+        ssl_context=_server_tls_context(),
+    )
+
+
+@contextlib.asynccontextmanager
+async def _connect_trio_ws_tls(
+    url: str, *, compression: bool, max_size: int | None
+) -> AsyncIterator[tuple[Send, Recv]]:
+    async with _connect_trio_ws(
+        url.replace("ws://", "wss://", 1),
+        compression=compression,
+        max_size=max_size,
+        ssl_context=_client_tls_context(),
+    ) as pair:
+        yield pair
 
 
 # --- websockets (asyncio implementation) -----------------------------------------------------
@@ -383,6 +439,22 @@ LIBRARIES: dict[str, Library] = {
             _serve_trio_ws,
             _connect_trio_ws,
             note="through anyio",
+        ),
+        Library(
+            "trio_ws-trio-tls",
+            "trio",
+            ("trio_ws", "trio", "trustme"),
+            _serve_trio_ws_tls,
+            _connect_trio_ws_tls,
+            note="wss://, TLS 1.3",
+        ),
+        Library(
+            "trio_ws-asyncio-tls",
+            "asyncio",
+            ("trio_ws", "trustme"),
+            _serve_trio_ws_tls,
+            _connect_trio_ws_tls,
+            note="wss://, through anyio",
         ),
         Library(
             "websockets-asyncio",

@@ -9,6 +9,7 @@ assumption moved, so that the fast path can be brought back.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections import deque
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 from trio_ws import _private_apis
 from trio_ws._private_apis import (
     FAST_PATHS,
+    anyio_tls_parts,
     asyncio_stream_parts,
     backend_checkpoint_if_cancelled,
     is_anyio_trio_socket_stream,
@@ -55,6 +57,53 @@ async def test_socket_stream_shapes(anyio_backend: str) -> None:
             assert isinstance(protocol.read_queue, deque)
             assert isinstance(protocol.read_event, asyncio.Event)
             assert protocol.is_at_eof is False
+
+
+async def test_tls_stream_shape(
+    anyio_backend: str,
+    server_ssl_context: ssl.SSLContext,
+    client_ssl_context: ssl.SSLContext,
+) -> None:
+    from anyio.streams.tls import TLSAttribute, TLSStream
+
+    stream, listener = await _tcp_pair()
+    async with listener, anyio.create_task_group() as tg:
+
+        async def serve(server_stream: anyio.abc.SocketStream) -> None:
+            tls = await TLSStream.wrap(
+                server_stream, server_side=True, ssl_context=server_ssl_context
+            )
+            assert await tls.receive() == b"ping"
+            await tls.send(b"pong")
+            await tls.aclose()
+
+        tg.start_soon(listener.serve, serve)
+        tls = await TLSStream.wrap(stream, hostname="127.0.0.1", ssl_context=client_ssl_context)
+        parts = anyio_tls_parts(tls)
+        if not FAST_PATHS:
+            assert parts is None
+            await tls.send(b"ping")
+            assert await tls.receive() == b"pong"
+        else:
+            assert parts is not None, "anyio's TLSStream changed its shape"
+            inner, ssl_object, incoming, outgoing, standard_compatible = parts
+            assert inner is stream
+            assert ssl_object is tls.extra(TLSAttribute.ssl_object)
+            assert standard_compatible is True
+            # The BIOs are the ones the SSLObject uses: a record written through the
+            # object goes out through ``outgoing``, one received comes in through
+            # ``incoming``.
+            ssl_object.write(b"ping")
+            await stream.send(outgoing.read())
+            with anyio.fail_after(5):
+                while True:
+                    try:
+                        assert ssl_object.read(100) == b"pong"
+                        break
+                    except ssl.SSLWantReadError:
+                        incoming.write(await stream.receive())
+        await tls.aclose()
+        tg.cancel_scope.cancel()
 
 
 async def test_other_streams_take_the_generic_path() -> None:

@@ -24,6 +24,7 @@ from trio_ws import (
 )
 
 if TYPE_CHECKING:
+    import trustme
     from anyio.abc import ByteStream, TaskGroup
 
 
@@ -251,4 +252,73 @@ async def test_use_ssl_and_ssl_context_may_name_the_same_context(
                 ssl_context=client_ssl_context,
             ) as ws:
                 assert await ws.get_message() == "secure=True"
+            tg.cancel_scope.cancel()
+
+
+def _tls12_only(ca: trustme.CA) -> ssl.SSLContext:
+    # A context of its own: the session's shared one must stay as it is.
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    ca.configure_trust(context)
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("version", ["TLSv1.3", "TLSv1.2"])
+async def test_wss_carries_every_size_in_order_while_the_peer_reads_slowly(
+    server_ssl_context: ssl.SSLContext,
+    client_ssl_context: ssl.SSLContext,
+    tls_ca: trustme.CA,
+    version: str,
+) -> None:
+    # TLS 1.3 takes the direct path on trio (records the socket refuses wait in order),
+    # TLS 1.2 the generic one; both must carry everything, whole and in order, while the
+    # client falls behind (the server's socket fills up) and then catches up.
+    if version == "TLSv1.2":
+        client_ssl_context = _tls12_only(tls_ca)
+    sizes = [0, 1, 125, 126, 16_383, 16_384, 16_385, 65_535, 65_536, 1_000_000, 3, 4_200_000]
+    messages = [bytes([n % 251]) * size for n, size in enumerate(sizes)]
+
+    async def blast(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        for message in messages:
+            await ws.send_message(message)
+        assert await ws.get_message() == "done"
+
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            server = await start_tls_server(tg, blast, server_ssl_context)
+            async with open_websocket_url(
+                f"wss://127.0.0.1:{server.port}/",
+                ssl_context=client_ssl_context,
+                max_message_size=None,
+                compression=None,  # the bytes themselves go through TLS, not their deflate
+            ) as ws:
+                await anyio.sleep(0.2)  # the server writes into a socket nobody reads
+                for expected in messages:
+                    assert await ws.get_message() == expected
+                await ws.send_message("done")
+            tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_wss_ping_pong_and_close_codes(
+    server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
+) -> None:
+    async def close_with_4000(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        assert await ws.get_message() == "bye"
+        await ws.aclose(4000, "see you")
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            server = await start_tls_server(tg, close_with_4000, server_ssl_context)
+            async with open_websocket_url(
+                f"wss://127.0.0.1:{server.port}/", ssl_context=client_ssl_context
+            ) as ws:
+                assert await ws.ping(b"over tls") >= 0
+                await ws.send_message("bye")
+                with pytest.raises(ConnectionClosed) as caught:
+                    await ws.get_message()
+                assert (caught.value.code, caught.value.reason) == (4000, "see you")
             tg.cancel_scope.cancel()

@@ -57,6 +57,7 @@ class _Socket:
 
     waits = True
     closing = False
+    unsent = 0
 
     def __init__(self, room: int) -> None:
         self.room = room
@@ -84,6 +85,7 @@ class _Transport:
 
     waits = False
     closing = False
+    unsent = 0
 
     def __init__(self, room: int) -> None:
         self.room = room

@@ -21,6 +21,9 @@ What is used, and why:
 - ``anyio._core._eventloop.get_async_backend``, for the backend's own
   ``checkpoint_if_cancelled`` bound once (anyio's public function finds the backend on
   every call);
+- the memory BIOs of anyio's ``TLSStream`` (``_read_bio``, ``_write_bio``; the
+  ``ssl.SSLObject`` itself is public, as ``TLSAttribute.ssl_object``), so that TLS over a
+  socket on trio takes the same direct path as plain TCP (see ``_transport.TLSSocketIO``);
 - the ``_nursery`` of anyio's trio task group, to start background tasks without anyio's
   per-task handle (about a KiB per task).
 """
@@ -29,16 +32,19 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 from collections import deque
 from typing import TYPE_CHECKING, Any
+
+from anyio.abc import ByteStream
+from anyio.streams.tls import TLSAttribute, TLSStream
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from anyio.abc import ByteStream
-
 __all__ = [
     "FAST_PATHS",
+    "anyio_tls_parts",
     "asyncio_stream_parts",
     "backend_checkpoint_if_cancelled",
     "is_anyio_trio_socket_stream",
@@ -86,6 +92,33 @@ def asyncio_stream_parts(stream: ByteStream) -> tuple[asyncio.WriteTransport, An
     ):
         protocol = None
     return transport, protocol
+
+
+def anyio_tls_parts(
+    stream: ByteStream,
+) -> tuple[ByteStream, ssl.SSLObject, ssl.MemoryBIO, ssl.MemoryBIO, bool] | None:
+    """The wrapped stream, the ``SSLObject``, its incoming and outgoing BIOs and the
+    ``standard_compatible`` flag of anyio's ``TLSStream``; ``None`` when ``stream`` is not
+    one of that shape."""
+    if not FAST_PATHS:
+        return None
+    if type(stream) is not TLSStream:
+        return None
+    ssl_object = getattr(stream, "_ssl_object", None)
+    incoming = getattr(stream, "_read_bio", None)
+    outgoing = getattr(stream, "_write_bio", None)
+    if not (
+        isinstance(ssl_object, ssl.SSLObject)
+        and isinstance(incoming, ssl.MemoryBIO)
+        and isinstance(outgoing, ssl.MemoryBIO)
+        and ssl_object is stream.extra(TLSAttribute.ssl_object, None)
+        and not getattr(stream, "_broken", False)
+    ):
+        return None
+    transport = stream.transport_stream
+    if not isinstance(transport, ByteStream):
+        return None
+    return transport, ssl_object, incoming, outgoing, bool(stream.standard_compatible)
 
 
 def backend_checkpoint_if_cancelled() -> Callable[[], Awaitable[None]] | None:

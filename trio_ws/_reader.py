@@ -185,7 +185,8 @@ async def run_socket_reader(ws: ReaderHost, io: SocketIO) -> None:
     sock = io.raw_socket
     wait_readable = io.wait_readable
     checkpoint = io.checkpoint
-    ready = False
+    # The first read does not wait: TLS may hold records that came with the handshake.
+    ready = True
     size = RECEIVE_SIZE
     try:
         try:

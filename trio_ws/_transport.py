@@ -13,17 +13,21 @@ to give or no room:
 - on trio, the reader and the writer wait for readiness themselves, skipping the empty
   ``recv`` and the extra scheduler pass of ``SocketStream.receive``/``send``.
 
-Any other stream (TLS, in-memory, user-defined) gets ``None``, and the connection uses the
-plain ``ByteStream`` calls. The fast paths are chosen by the stream's exact class, never by
-``extra()`` (a TLS stream forwards its transport's raw socket there: writing to it would
-bypass TLS); what that takes of anyio's private API is in ``_private_apis``, and
-``TRIO_WS_FAST_PATHS=0`` turns it off.
+TLS over such a socket on trio (anyio's ``TLSStream``, once its handshake is done, with
+TLS 1.3) gets a :class:`TLSSocketIO`: the same non-blocking calls, with the record layer of
+the stream's own ``ssl.SSLObject`` in between, so that ``wss://`` takes the path of plain
+TCP. Any other stream (TLS on asyncio or over other streams, in-memory, user-defined) gets
+``None``, and the connection uses the plain ``ByteStream`` calls. The fast paths are
+chosen by the stream's exact class, never by ``extra()`` (a TLS stream forwards its
+transport's raw socket there: writing to it would bypass TLS); what that takes of
+anyio's private API is in ``_private_apis``, and ``TRIO_WS_FAST_PATHS=0`` turns it off.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -31,6 +35,7 @@ import anyio.lowlevel
 from anyio.abc import SocketAttribute
 
 from ._private_apis import (
+    anyio_tls_parts,
     asyncio_stream_parts,
     backend_checkpoint_if_cancelled,
     is_anyio_trio_socket_stream,
@@ -43,6 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SocketIO",
+    "TLSSocketIO",
     "loop_cancel_shielded_checkpoint",
     "loop_checkpoint_if_cancelled",
     "socket_io",
@@ -64,6 +70,7 @@ class SocketIO:
         "checkpoint",
         "closed_error",
         "protocol",
+        "unsent",
         "wait_readable",
         "waits",
     )
@@ -80,6 +87,10 @@ class SocketIO:
         #: shape is the one the reader knows: the reader then takes the received chunks
         #: from it directly (see ``_reader``); ``None`` otherwise.
         self.protocol = protocol
+        #: Bytes accepted by :meth:`try_send` but not yet handed to the kernel (TLS
+        #: records the socket had no room for; always 0 on a plain socket): the writer
+        #: sends them with :meth:`flush_unsent` before it counts a write as done.
+        self.unsent = 0
         self.waits = sock is not None
         if sock is not None:
             import trio
@@ -146,6 +157,9 @@ class SocketIO:
         except (BlockingIOError, InterruptedError):
             return None
 
+    def flush_unsent(self) -> None:
+        """Send what :attr:`unsent` counts, as far as the socket takes it (plain: no-op)."""
+
     async def wait_writable(self) -> None:
         """Wait until the socket is writable (trio only).
 
@@ -160,13 +174,136 @@ class SocketIO:
             raise anyio.ClosedResourceError from exc
 
 
+class TLSSocketIO(SocketIO):
+    """:class:`SocketIO` for TLS over a socket on trio, through the stream's ``SSLObject``.
+
+    The handshake was done by anyio's ``TLSStream``; from then on the connection encrypts
+    and decrypts here, with the same memory BIOs, so that nothing anyio buffered is lost and
+    the stream's ``aclose()`` still ends the session. Only TLS 1.3 is taken over: it has no
+    renegotiation, so a write never has to wait for a read. Ciphertext the socket refuses is
+    kept in :attr:`unsent`, in order, in front of any later record.
+    """
+
+    __slots__ = ("_incoming", "_outgoing", "_ragged_eof_is_error", "_ssl", "_unsent_data")
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        ssl_object: ssl.SSLObject,
+        incoming: ssl.MemoryBIO,
+        outgoing: ssl.MemoryBIO,
+        *,
+        standard_compatible: bool,
+    ) -> None:
+        super().__init__(sock, None)
+        # As the stream would: a TCP close without close_notify is an error only if the
+        # stream was made "standard compatible" (trio_ws's own streams are not).
+        self._ragged_eof_is_error = standard_compatible
+        self._ssl = ssl_object
+        self._incoming = incoming
+        self._outgoing = outgoing
+        self._unsent_data: bytes | memoryview = b""
+        self._send_records()  # what the handshake may have left (session tickets)
+
+    def _send_records(self) -> None:
+        """Move the BIO's records behind the unsent ones and send as much as the socket takes."""
+        records = self._outgoing.read()
+        if records:
+            unsent = self._unsent_data
+            self._unsent_data = b"".join((unsent, records)) if unsent else records
+        self.flush_unsent()
+
+    def flush_unsent(self) -> None:
+        data = self._unsent_data
+        if not data:
+            return
+        sock = self._socket
+        assert sock is not None
+        try:
+            sent = sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        self._unsent_data = data = memoryview(data)[sent:] if sent < len(data) else b""
+        self.unsent = len(data)
+
+    def try_send(self, data: bytes | memoryview) -> int:
+        """Encrypt and send ``data``; return its length once it is in records, or 0 while
+        earlier records still wait for room (nothing of ``data`` is taken then)."""
+        if self._unsent_data:
+            self.flush_unsent()
+            if self._unsent_data:
+                return 0
+        if not data:
+            return 0
+        self._ssl.write(data)
+        self._send_records()
+        return len(data)
+
+    def try_receive(self, max_bytes: int) -> bytes | None:
+        """Decrypt up to ``max_bytes`` from the records received so far and those the
+        socket has now; ``None`` if no whole record is there yet, ``b""`` at the end.
+
+        Records are read until ``max_bytes`` or until the socket is empty, so that a short
+        result means nothing is left in the BIO either (the reader then waits for the
+        socket). TLS alerts and transport errors propagate as :exc:`OSError`.
+        """
+        ssl_object = self._ssl
+        incoming = self._incoming
+        sock = self._socket
+        assert sock is not None
+        chunks: list[bytes] = []
+        wanted = max_bytes
+        while wanted > 0:
+            try:
+                chunk = ssl_object.read(wanted)
+            except ssl.SSLWantReadError:
+                try:
+                    data = sock.recv(max(wanted, 16_709))  # at least one whole record
+                except (BlockingIOError, InterruptedError):
+                    break
+                if data:
+                    incoming.write(data)
+                else:
+                    incoming.write_eof()
+                continue
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError) as exc:
+                # close_notify, or the peer closed the TCP connection without it: clients
+                # commonly do that, and the WebSocket close handshake is the real end.
+                if isinstance(exc, ssl.SSLEOFError) and self._ragged_eof_is_error:
+                    raise anyio.BrokenResourceError from exc
+                if chunks:
+                    break
+                return b""
+            if not chunk:  # pragma: no cover - read() raises rather than return b""
+                break
+            chunks.append(chunk)
+            wanted -= len(chunk)
+        if self._outgoing.pending:  # e.g. a KeyUpdate answer, or tickets after a read
+            self._send_records()
+        if not chunks:
+            return None
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
 def socket_io(stream: ByteStream) -> SocketIO | None:
     """The non-blocking socket access for ``stream``, or ``None`` if it has none.
 
-    Only anyio's own socket streams qualify (see ``_private_apis``): on trio they hold
-    nothing but the socket, so direct system calls keep the byte order; on asyncio the
-    transport is written to directly, and only while its buffer is empty.
+    Only anyio's own socket streams qualify (see ``_private_apis``), and TLS 1.3 over them
+    on trio: on trio they hold nothing but the socket, so direct system calls keep the
+    byte order; on asyncio the transport is written to directly, and only while its buffer
+    is empty.
     """
+    tls = anyio_tls_parts(stream)
+    if tls is not None:
+        inner, ssl_object, incoming, outgoing, standard_compatible = tls
+        if ssl_object.version() != "TLSv1.3" or not is_anyio_trio_socket_stream(inner):
+            return None
+        sock = inner.extra(SocketAttribute.raw_socket, None)
+        if isinstance(sock, socket.socket) and sock.gettimeout() == 0.0:
+            return TLSSocketIO(
+                sock, ssl_object, incoming, outgoing, standard_compatible=standard_compatible
+            )
+        return None
     if is_anyio_trio_socket_stream(stream):
         sock = stream.extra(SocketAttribute.raw_socket, None)
         if isinstance(sock, socket.socket) and sock.gettimeout() == 0.0:

@@ -183,6 +183,9 @@ class Writer:
                 self.wake()
                 return
             if not protocol.bytes_to_send:
+                if io.unsent:  # TLS records the socket had no room for: the task sends them
+                    self.wake()
+                    return
                 self.unanswered = 0
                 return
 
@@ -193,7 +196,9 @@ class Writer:
     @property
     def buffered(self) -> int:
         """How many bytes wait to be written: the core's buffer plus what is held here."""
-        return len(self._preamble) + self._protocol.bytes_to_send
+        io = self._io
+        unsent = io.unsent if io is not None else 0
+        return len(self._preamble) + self._protocol.bytes_to_send + unsent
 
     @property
     def replies_over_limit(self) -> bool:
@@ -217,7 +222,13 @@ class Writer:
     @property
     def pending(self) -> bool:
         """Whether bytes wait to be written (or a write is in flight)."""
-        return bool(self._preamble or self._protocol.bytes_to_send or self.writing)
+        io = self._io
+        return bool(
+            self._preamble
+            or self._protocol.bytes_to_send
+            or self.writing
+            or (io is not None and io.unsent)
+        )
 
     def _notify_progress(self) -> None:
         progress = self._progress
@@ -307,11 +318,16 @@ class Writer:
                 self._keep_unsent(view[sent:])
                 raise
             if remaining <= 0:
-                return
+                break
             data = protocol.next_data_to_send(self._piece)
             if not data:
-                return
+                break
             remaining -= len(data)
+        # TLS: records the socket had no room for are the write's last bytes (cancel-safe:
+        # they stay in ``io`` until sent).
+        while io.unsent:
+            await io.wait_writable()
+            io.flush_unsent()
 
     async def _send_transport(self, io: SocketIO, data: bytes | memoryview, remaining: int) -> None:
         """Hand ``data``, then ``remaining`` more bytes from the core piece by piece, to an
@@ -351,8 +367,9 @@ class Writer:
                     # flush() is writing from outside, as it does before this task starts.
                     await self._wait_for_progress()
                     continue
-                if not protocol.bytes_to_send and not self._preamble:
-                    if self._io is None:
+                io = self._io
+                if not protocol.bytes_to_send and not self._preamble and not (io and io.unsent):
+                    if io is None:
                         # Without a socket, only this task writes: it stays (see wake).
                         wakeup = self._wakeup = anyio.Event()
                         await wakeup.wait()
