@@ -13,6 +13,7 @@ import re
 import ssl
 import subprocess
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -30,7 +31,6 @@ from trio_ws import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from pathlib import Path
 
     import trustme
     from anyio.abc import TaskGroup
@@ -212,8 +212,8 @@ async def test_http_proxy_refuses_a_blocked_target(open_proxy: int) -> None:
 @pytest.mark.anyio
 async def test_socks_proxy_closing_a_blocked_tunnel(open_proxy: int) -> None:
     # pproxy's SOCKS5 side answers "connected" before it checks its block list, then
-    # closes: the handshake, not the proxy exchange, sees the end of the stream.
-    with anyio.fail_after(10), pytest.raises(InvalidHandshake, match="without answering"):
+    # closes (or resets): the handshake, not the proxy exchange, sees the stream end.
+    with anyio.fail_after(10), pytest.raises(InvalidHandshake, match=r"without answering|broke"):
         await _round_trip("ws://localhost:9/", proxy=f"socks5h://127.0.0.1:{open_proxy}")
 
 
@@ -272,3 +272,22 @@ async def test_unreachable_proxy_is_an_os_error(no_proxy_env: Any) -> None:
 async def test_invalid_proxy_url() -> None:
     with pytest.raises(InvalidURL, match="unsupported proxy scheme"):
         await _round_trip("ws://127.0.0.1:9/", proxy="ftp://127.0.0.1:21")
+
+
+@pytest.mark.anyio
+async def test_proxy_example(open_proxy: int, auth_proxy: int) -> None:
+    example = Path(__file__).parent.parent / "examples" / "proxy_client.py"
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            server = await _echo_server(tg)
+            url = f"ws://127.0.0.1:{server.port}/"
+            ok = await anyio.run_process(
+                [sys.executable, str(example), url, f"socks5h://127.0.0.1:{open_proxy}"]
+            )
+            assert b"answer: hello through the proxy" in ok.stdout
+            refused = await anyio.run_process(
+                [sys.executable, str(example), url, f"http://127.0.0.1:{auth_proxy}"], check=False
+            )
+            assert refused.returncode == 2
+            assert b"the proxy said no (HTTP 407)" in refused.stderr
+            tg.cancel_scope.cancel()

@@ -114,8 +114,13 @@ async def _run(stream: ByteStream, exchange: HttpConnect | Socks5Connect) -> Non
                 await stream.send(outgoing)
             try:
                 data = await stream.receive(RECEIVE_SIZE)
-            except anyio.EndOfStream:
-                exchange.receive_eof()
+            except (anyio.EndOfStream, anyio.BrokenResourceError) as exc:
+                # A proxy that closes on a refusal may reset rather than close: both
+                # mean it will not answer, and the exchange knows what that suggests.
+                try:
+                    exchange.receive_eof()
+                except ProxyError as error:
+                    raise error from exc
             rest = exchange.receive_data(data)
             if rest is not None:
                 break
