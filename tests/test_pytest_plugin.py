@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import anyio
 import pytest
+
+if TYPE_CHECKING:
+    from trio_ws import WebSocketRequest
+    from trio_ws.pytest_plugin import WebSocketClientFactory
 
 pytest_plugins = ["pytester"]
 
@@ -34,3 +40,23 @@ def test_ws_client_fixture_on_trio_and_asyncio(project: pytest.Pytester) -> None
 def test_plugin_can_be_disabled(project: pytest.Pytester) -> None:
     result = project.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:trio_ws")
     result.stdout.fnmatch_lines(["*fixture 'ws_client' not found*"])
+
+
+async def _echo_headers(request: WebSocketRequest) -> None:
+    ws = await request.accept()
+    await ws.send_message(f"{request.path} {request.headers.get('x-test', '-')}")
+
+
+@pytest.mark.anyio
+async def test_ws_client_in_our_own_suite(ws_client: WebSocketClientFactory) -> None:
+    # The plugin is loaded here too, by its entry point.
+    with anyio.fail_after(5):
+        async with ws_client(_echo_headers, "/room", headers=[("X-Test", "1")]) as ws:
+            assert await ws.get_message() == "/room 1"
+        async with ws_client(_echo_headers, compression=None) as ws:
+            assert await ws.get_message() == "/ -"
+
+
+def test_ws_client_takes_headers_once(ws_client: WebSocketClientFactory) -> None:
+    with pytest.raises(TypeError, match="not both"):
+        ws_client(_echo_headers, headers={"A": "1"}, extra_headers={"B": "2"})
