@@ -165,6 +165,8 @@ async def connect_websocket(
             its status, headers and body).
         InvalidHandshake: The server's answer was invalid, or it closed the connection.
         OSError: The TCP connection (or the TLS handshake) failed.
+        ProxyError: The proxy (the ``proxy`` option, or the environment's) refused or
+            failed to open the tunnel.
         LocalProtocolError: An argument cannot be sent in a valid request.
         ValueError: An invalid option.
 
