@@ -195,8 +195,10 @@ def _every_option_changed(side: Side) -> dict[str, Any]:
         "open_timeout": 5.0,
         "close_timeout": 2.0,
         "decode_text": False,
+        "proxy": None,  # the *_stream functions use no proxy: only accepted here
     }
     wanted = {option.name for option in options_of(side)} - {"ssl_context", "config"}
+    wanted -= {"proxy_ssl_context"}
     assert wanted <= set(values), sorted(wanted - set(values))
     return {name: values[name] for name in wanted}
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import ssl
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import anyio.abc
@@ -28,6 +28,7 @@ from ._compression import client_factories
 from ._config import ClientOptions, ConnectionConfig, resolve_options, with_options
 from ._connection import ConnectionInfo, WebSocketConnection, open_connection
 from ._groups import open_task_group
+from ._proxy import open_transport
 from ._reader import RECEIVE_SIZE
 from ._streams import as_byte_stream
 from ._url import parse_url
@@ -64,6 +65,8 @@ class _Settings:
     extra_headers: Mapping[str, str] | Sequence[tuple[str, str]]
     origin: str | None
     extensions: Sequence[ClientExtensionFactory]
+    proxy: str | Literal[True] | None
+    proxy_ssl_context: ssl.SSLContext | None
 
 
 def _settings(options: Mapping[str, Any]) -> _Settings:
@@ -75,6 +78,8 @@ def _settings(options: Mapping[str, Any]) -> _Settings:
         extra_headers=own["extra_headers"],
         origin=own["origin"],
         extensions=client_factories(own["compression"]),
+        proxy=own["proxy"],
+        proxy_ssl_context=own["proxy_ssl_context"],
     )
 
 
@@ -160,6 +165,8 @@ async def connect_websocket(
             its status, headers and body).
         InvalidHandshake: The server's answer was invalid, or it closed the connection.
         OSError: The TCP connection (or the TLS handshake) failed.
+        ProxyError: The proxy (the ``proxy`` option, or the environment's) refused or
+            failed to open the tunnel.
         LocalProtocolError: An argument cannot be sent in a valid request.
         ValueError: An invalid option.
 
@@ -199,16 +206,13 @@ async def _connect(
         try:
             if stream is None:
                 assert port is not None
-                if ssl_context is not None:
-                    stream = await anyio.connect_tcp(
-                        host,
-                        port,
-                        ssl_context=ssl_context,
-                        tls_hostname=host,
-                        tls_standard_compatible=False,
-                    )
-                else:
-                    stream = await anyio.connect_tcp(host, port)
+                stream = await open_transport(
+                    host,
+                    port,
+                    ssl_context,
+                    proxy=settings.proxy,
+                    proxy_ssl_context=settings.proxy_ssl_context,
+                )
             elif ssl_context is not None:
                 stream = await TLSStream.wrap(
                     stream, hostname=host, ssl_context=ssl_context, standard_compatible=False

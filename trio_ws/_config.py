@@ -104,6 +104,11 @@ def _ssl_context(name: str, value: Any) -> None:
     _instance(ssl.SSLContext, allow_none=True)(name, value)
 
 
+def _proxy(name: str, value: Any) -> None:
+    if not (value is True or value is None or isinstance(value, str)):
+        raise TypeError(f"{name} must be a proxy URL, True or None, not {value!r}")
+
+
 def _config(name: str, value: Any) -> None:
     _instance(ConnectionConfig, allow_none=True)(name, value)
 
@@ -146,6 +151,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("compression", "Compression | Literal['deflate'] | None", "deflate", _CLIENT, """
         ``"deflate"`` offers permessage-deflate with the default settings, a
         :class:`~trio_ws.Compression` chooses them, ``None`` turns compression off."""),
+    Option("proxy", "str | Literal[True] | None", True, _CLIENT, """
+        The proxy to connect through: an ``http://``, ``https://``, ``socks5://`` or
+        ``socks5h://`` URL (``http://user:password@host:port`` for credentials); ``True``
+        takes it from the environment (``https_proxy``/``http_proxy``, ``all_proxy``,
+        ``no_proxy``); ``None`` connects directly. Not used by the ``*_stream``
+        functions.""", _proxy),
+    Option("proxy_ssl_context", "ssl.SSLContext | None", None, _CLIENT, """
+        The TLS context that verifies an ``https://`` proxy;
+        ``ssl.create_default_context()`` without it.""", _ssl_context),
     # The server's own options.
     Option("ssl_context", "ssl.SSLContext | None", None, _SERVER, """
         A server-side TLS context, to serve ``wss://``; ``None`` for plain TCP. The TLS
@@ -277,6 +291,8 @@ class ClientOptions(ConnectionOptions, total=False):
     extra_headers: Mapping[str, str] | Sequence[tuple[str, str]]
     origin: str | None
     compression: Compression | Literal["deflate"] | None
+    proxy: str | Literal[True] | None
+    proxy_ssl_context: ssl.SSLContext | None
     config: ConnectionConfig | None
 
 

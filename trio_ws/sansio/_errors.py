@@ -14,6 +14,7 @@ Every exception that trio_ws raises on purpose derives from :exc:`WebSocketError
     │   ├── LocalProtocolError        this side's misuse (also a ValueError)
     │   └── RemoteProtocolError       the peer's violation; ``code`` is the close code to send
     ├── InvalidURL                    not a ws:// or wss:// URL (also a ValueError)
+    ├── ProxyError                    the proxy refused or failed to open the tunnel
     ├── WouldBlock                    a ``*_nowait`` call would have had to wait
     └── InternalError                 a bug in trio_ws: please report it
 
@@ -42,6 +43,7 @@ __all__ = [
     "InvalidURL",
     "LocalProtocolError",
     "ProtocolError",
+    "ProxyError",
     "RemoteProtocolError",
     "WebSocketError",
     "WouldBlock",
@@ -161,6 +163,26 @@ class RemoteProtocolError(ProtocolError):
 
 class InvalidURL(WebSocketError, ValueError):
     """The URL is not a valid ``ws://`` or ``wss://`` URL."""
+
+
+class ProxyError(WebSocketError):
+    """The proxy refused, or failed, to open the tunnel to the WebSocket server.
+
+    Attributes:
+        reason: What went wrong, in words.
+        status_code: The HTTP status of an HTTP proxy's refusal (407: the proxy wants
+            credentials, or other ones; 403, 502, ...); ``None`` otherwise.
+        reply: The reply code of a SOCKS5 proxy's refusal (2: not allowed by its rules,
+            5: connection refused by the server, ...); ``None`` otherwise.
+    """
+
+    def __init__(
+        self, reason: str, *, status_code: int | None = None, reply: int | None = None
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status_code = status_code
+        self.reply = reply
 
 
 class InternalError(WebSocketError):
