@@ -7,10 +7,18 @@ Pure sans-IO tests need no marker and no event loop.
 
 from __future__ import annotations
 
+import os
 import ssl
 
 import pytest
 import trustme
+
+# The client takes proxies from the environment (curl's variables, as websockets and
+# requests do). The suite's servers are on loopback: a proxy set on the machine running the
+# tests must not carry them (the proxy tests set their own variables).
+for _name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+    os.environ.pop(_name, None)
+    os.environ.pop(_name.upper(), None)
 
 
 @pytest.fixture(params=["trio", "asyncio"])
