@@ -1059,3 +1059,31 @@ async def test_invalid_backlog(tmp_path: Path, backlog: Any, error: type[Excepti
         await serve_websocket(echo, "127.0.0.1", 0, backlog=backlog)
     with pytest.raises(error, match="backlog"):
         await serve_websocket_unix(echo, str(tmp_path / "s"), backlog=backlog)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("request_line", "status"),
+    [
+        (b"GET http://[::1/ HTTP/1.1\r\n", b"400"),
+        (b"GET http://[x]/echo HTTP/1.1\r\n", b"400"),
+        (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n", b"414"),
+    ],
+)
+async def test_bad_request_lines_get_their_status_and_no_error_log(
+    request_line: bytes, status: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="trio_ws")
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            server = await start_server(tg, echo)
+            answer = await raw_exchange(
+                server, request_line + UPGRADE.split(b"\r\n", 1)[1] + b"\r\n"
+            )
+            assert answer.startswith(b"HTTP/1.1 " + status + b" ")
+            # The server still serves.
+            async with open_websocket_url(url(server)) as ws:
+                await ws.send_message("still here")
+                assert await ws.get_message() == "still here"
+            tg.cancel_scope.cancel()
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]

@@ -1110,3 +1110,35 @@ def test_connection_rejected_headers_are_headers() -> None:
     assert rejected.headers.get_all("Set-Cookie") == ["a=1", "b=2"]
     same = Headers([("X", "1")])
     assert ConnectionRejected(403, same).headers is same
+
+
+@pytest.mark.parametrize(
+    "target",
+    [b"http://[::1/", b"http://[x]/echo", b"ws://[::1:80/chat", b"http://[:::::]/"],
+)
+def test_a_malformed_absolute_target_is_a_400_not_a_crash(target: bytes) -> None:
+    # urlsplit raises ValueError on these: the handshake reports a protocol error.
+    request = upgrade_request(f"GET {target.decode()} HTTP/1.1")
+    server, error = server_failure(request)
+    assert error.status_code == 400
+    assert "invalid request target" in str(error)
+    assert server.reject(400).startswith(b"HTTP/1.1 400 ")
+
+
+def test_a_request_line_too_long_is_414_and_a_head_too_large_431() -> None:
+    long_target = b"/" + b"a" * 70_000
+    # Arriving piece by piece: h11 gives up before the line ends.
+    server = ServerHandshake(max_request_size=8192)
+    assert server.receive_data(b"GET " + long_target[:5000]) is None
+    with pytest.raises(InvalidHandshake) as info:
+        server.receive_data(long_target[5000:])
+    assert info.value.status_code == 414
+    assert server.reject(414).startswith(b"HTTP/1.1 414 ")
+    # Complete in one chunk, the line alone over the bound: 414 too.
+    request = upgrade_request(f"GET {long_target[:400].decode()} HTTP/1.1")
+    _, error = server_failure(request, max_request_size=300)
+    assert error.status_code == 414
+    # A short line with too many headers stays 431.
+    many = upgrade_request(add=[("X-Pad", "p" * 100)] * 200)
+    _, error = server_failure(many, max_request_size=8192)
+    assert error.status_code == 431

@@ -461,7 +461,10 @@ def _split_target(target: str) -> tuple[str, str, str]:
     if target.startswith("/"):
         path, _, query = target.partition("?")
     elif "://" in target:
-        parts = urlsplit(target)
+        try:
+            parts = urlsplit(target)
+        except ValueError as exc:  # a malformed authority, e.g. "http://[::1/"
+            raise InvalidHandshake(f"invalid request target {target!r}: {exc}") from None
         path, query = parts.path or "/", parts.query
     else:
         raise InvalidHandshake(f"invalid request target {target!r}")
@@ -510,7 +513,7 @@ class ServerHandshake:
         extensions: The extension factories the server supports, in the order they are
             negotiated and applied.
         max_request_size: The largest request head accepted (request line and headers);
-            larger requests fail with 431.
+            larger requests fail with 431 (414 when the request line alone is larger).
         allow_plain_http: Report plain HTTP ``GET``/``HEAD`` requests (no ``Upgrade``)
             as a :class:`Request` with ``is_websocket`` false instead of failing them
             with 426, so that the application can answer them (health checks).
@@ -531,6 +534,9 @@ class ServerHandshake:
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=max_request_size)
         self._phase = _Phase.RECEIVING
         self._received = 0
+        # Whether the request line is complete: a head too large before its end has a
+        # request-target too long (414, RFC 9112 section 3), not too many headers (431).
+        self._line_complete = False
         self._method = b""
         self._request: Request | None = None
         self._extra_data = b""
@@ -554,7 +560,8 @@ class ServerHandshake:
         Raises:
             InvalidHandshake: The request is not a valid WebSocket upgrade;
                 ``status_code`` and ``headers`` say what to answer: 400 malformed, 405
-                not GET, 426 not an upgrade or not version 13, 431 too large, 505 HTTP
+                not GET, 414 request line too long, 426 not an upgrade or not version 13
+                (with ``Sec-WebSocket-Version: 13``), 431 head too large, 505 HTTP
                 version below 1.1. Build the answer with :meth:`reject`.
             LocalProtocolError: The request was already received, or failed.
         """
@@ -563,15 +570,21 @@ class ServerHandshake:
         if not data:
             return None  # to h11, b"" would mean the end of the stream
         self._received += len(data)
+        if not self._line_complete:
+            self._line_complete = b"\n" in data
         self._h11.receive_data(bytes(data))
         try:
             event = self._h11.next_event()
         except h11.RemoteProtocolError as exc:
-            raise self._fail(
-                InvalidHandshake(
+            if exc.error_status_hint == 431 and not self._line_complete:
+                error = InvalidHandshake(
+                    f"the request line exceeds {self._max_request_size} bytes", status_code=414
+                )
+            else:
+                error = InvalidHandshake(
                     f"malformed HTTP request: {exc}", status_code=exc.error_status_hint
                 )
-            ) from exc
+            raise self._fail(error) from exc
         if event is h11.NEED_DATA:
             return None
         # Before the request, h11 reports nothing else: closing is never fed to it.
@@ -596,6 +609,12 @@ class ServerHandshake:
     def _check_request(self, event: h11.Request) -> Request:
         consumed = self._received - len(self._h11.trailing_data[0])
         if consumed > self._max_request_size:
+            # The request line alone (method, target, version, CRLF) too large: 414.
+            line = len(event.method) + len(event.target) + 12
+            if line > self._max_request_size:
+                raise InvalidHandshake(
+                    f"the request line exceeds {self._max_request_size} bytes", status_code=414
+                )
             raise InvalidHandshake(
                 f"the request head exceeds {self._max_request_size} bytes", status_code=431
             )
