@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "tests", "autobahn"]
+nox.options.sessions = ["lint", "tests", "tests_min", "tests_generic", "autobahn"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
@@ -23,6 +23,49 @@ def tests(session: nox.Session) -> None:
     session.run("coverage", "combine", success_codes=[0, 1])
     session.run("coverage", "report", f"--include={SANSIO_COVERAGE}", "--fail-under=100")
     session.run("coverage", "report", "--fail-under=90")
+
+
+def _lowest_pins(*extras: str, skip: tuple[str, ...] = ()) -> list[str]:
+    """``name==version`` for each ``name>=version`` that pyproject.toml declares.
+
+    Read from the file, so that the minimums are written once; requirements whose marker
+    does not apply to this interpreter are left out.
+    """
+    from packaging.requirements import Requirement
+
+    project = nox.project.load_toml("pyproject.toml")["project"]
+    declared = list(project["dependencies"])
+    for extra in extras:
+        declared += project["optional-dependencies"][extra]
+    pins = []
+    for line in declared:
+        requirement = Requirement(line)
+        if requirement.name in skip or (requirement.marker and not requirement.marker.evaluate()):
+            continue
+        lowest = [spec.version for spec in requirement.specifier if spec.operator == ">="]
+        if lowest:
+            pins.append(f"{requirement.name}=={lowest[0]}")
+    return pins
+
+
+@nox.session
+def tests_min(session: nox.Session) -> None:
+    """The suite at the minimum versions pyproject.toml declares (trio, anyio, h11, the tests').
+
+    Those minimums are claims: this session checks them. Coverage is not measured here.
+    """
+    session.install("-e", ".[tests]")
+    session.install(*_lowest_pins("tests", skip=("coverage",)))
+    session.run("python", "-m", "pip", "list")
+    session.run("pytest", "-q", *session.posargs)
+
+
+@nox.session
+def tests_generic(session: nox.Session) -> None:
+    """The suite with every fast path off (``TRIO_WS_FAST_PATHS=0``): the generic I/O path
+    over any anyio byte stream, which any change in anyio's private internals falls back to."""
+    session.install("-e", ".[tests]")
+    session.run("pytest", "-q", *session.posargs, env={"TRIO_WS_FAST_PATHS": "0"})
 
 
 @nox.session

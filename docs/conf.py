@@ -47,7 +47,9 @@ napoleon_use_rtype = False
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autodoc_typehints_format = "short"
-autodoc_preserve_defaults = True
+# Off: the public functions' signatures are built from the option table at import time
+# (trio_ws/_config.py), so there is no source text of their defaults to preserve.
+autodoc_preserve_defaults = False
 autodoc_default_options = {"members": True, "show-inheritance": True}
 
 # The build runs without network access, so intersphinx cannot fetch the inventories of

@@ -24,7 +24,7 @@ from trio_ws import (
     open_websocket,
     open_websocket_url,
 )
-from trio_ws._connection import ConnectionInfo, WebSocketConnection
+from trio_ws._connection import ConnectionInfo, WebSocketConnection, open_connection
 from trio_ws._groups import open_task_group
 from trio_ws.sansio import Connection, Role, ServerHandshake
 from trio_ws.sansio.extensions.permessage_deflate import server_extensions
@@ -73,8 +73,8 @@ class TinyServer:
         config = ConnectionConfig(ping_interval=None, close_timeout=2)
         info = ConnectionInfo(path=request.path, query=request.query, extensions=extensions)
         async with open_task_group() as tg:
-            ws = WebSocketConnection(stream, protocol, config=config, info=info)
-            ws._start(tg, handshake.extra_data)
+            ws, link = open_connection(stream, protocol, config=config, info=info)
+            link.start(tg, handshake.extra_data)
             try:
                 async for message in ws:
                     await ws.send_message(message)

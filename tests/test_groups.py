@@ -9,6 +9,11 @@ import pytest
 
 from trio_ws import InternalError
 from trio_ws._groups import open_task_group, spawner
+from trio_ws._private_apis import FAST_PATHS
+
+FAST_PATHS_ONLY = pytest.mark.skipif(
+    not FAST_PATHS, reason="checks a fast path itself (TRIO_WS_FAST_PATHS=0)"
+)
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -94,6 +99,7 @@ async def test_cancellation_from_outside_propagates() -> None:
         assert scope.cancelled_caught
 
 
+@FAST_PATHS_ONLY
 @pytest.mark.anyio
 async def test_spawner_starts_named_tasks_whose_errors_come_out_as_themselves(
     anyio_backend: str,

@@ -1,4 +1,9 @@
-"""Keepalive pings: timeouts on silent peers, and no false timeouts on busy ones."""
+"""Keepalive pings: timeouts on silent peers, and no false timeouts on busy ones.
+
+Time is the subject here, so on trio these tests run on ``MockClock(autojump_threshold=0)``:
+the clock jumps to the next deadline as soon as every task waits (in-memory streams only,
+where waiting means waiting for the other side). On asyncio they keep tiny real delays.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +16,13 @@ import pytest
 
 from tests.handlers import recording_echo
 from trio_ws import ConnectionClosedError, ConnectionConfig
+from trio_ws._connection import ConnectionInfo, open_connection
 from trio_ws._groups import open_task_group
-from trio_ws._keepalive import KeepaliveEntry, KeepaliveScheduler, PendingPing, PingTracker
-from trio_ws.sansio import Connection, Role
+from trio_ws._keepalive import KeepaliveScheduler, PendingPing, PingTracker
+from trio_ws.sansio import Connection, Ping, Role
 from trio_ws.testing._memory import MemoryByteStream, memory_stream_pair
 from trio_ws.testing._pair import (
-    build_connection,
+    build_linked,
     open_connection_pair,
     open_raw_peer as _open_raw_peer_task,
 )
@@ -29,9 +35,14 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.anyio
 
 
-def attached(entry: KeepaliveEntry) -> object:
-    """The connection an entry is attached to, read afresh (no narrowing across awaits)."""
-    return entry.ws
+@pytest.fixture(params=["trio", "asyncio"])
+def anyio_backend(request: pytest.FixtureRequest) -> object:
+    """trio with a mock clock that jumps while every task waits; asyncio in real time."""
+    if request.param == "trio":
+        import trio.testing
+
+        return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
+    return "asyncio"
 
 
 @pytest.fixture(params=["task", "scheduler"])
@@ -54,12 +65,12 @@ async def open_raw_peer(
     ws_stream, peer_stream = memory_stream_pair(65536)
     async with open_task_group() as task_group:
         task_group.start_soon(scheduler.run)
-        ws = build_connection(ws_stream, Role.CLIENT, config)
-        ws._start(task_group, keepalive=scheduler)
+        ws, link = build_linked(ws_stream, Role.CLIENT, config)
+        link.start(task_group, keepalive=scheduler)
         try:
             yield ws, Connection(Role.SERVER, max_message_size=None), peer_stream
         finally:
-            await ws._abort()
+            await link.abort()
             task_group.cancel_scope.cancel()
 
 
@@ -77,10 +88,10 @@ async def open_pair(
     client_stream, server_stream = memory_stream_pair(65536)
     async with open_task_group() as task_group:
         task_group.start_soon(scheduler.run)
-        client = build_connection(client_stream, Role.CLIENT, config)
-        server = build_connection(server_stream, Role.SERVER, config)
-        client._start(task_group, keepalive=scheduler)
-        server._start(task_group, keepalive=scheduler)
+        client, client_link = build_linked(client_stream, Role.CLIENT, config)
+        server, server_link = build_linked(server_stream, Role.SERVER, config)
+        client_link.start(task_group, keepalive=scheduler)
+        server_link.start(task_group, keepalive=scheduler)
         try:
             yield client, server
         finally:
@@ -148,7 +159,6 @@ async def test_no_timeout_while_reading_is_paused_by_backpressure(keepalive_mode
             # waiting in the socket; the silence must not count against the peer.
             await anyio.sleep(0.5)
             assert not ws.closed
-            assert ws._reading_paused
             assert [await ws.get_message() for _ in range(3)] == [b"\x00", b"\x01", b"\x02"]
             # Reading again, and the peer really is silent: now it times out.
             with pytest.raises(ConnectionClosedError) as info:
@@ -168,11 +178,12 @@ async def test_keepalive_can_be_disabled() -> None:
 async def test_pings_without_timeout_never_fail(keepalive_mode: str) -> None:
     config = ConnectionConfig(ping_interval=0.05, ping_timeout=None)
     with anyio.fail_after(5):
-        async with open_raw_peer(config, keepalive_mode) as (ws, _peer, peer_stream):
+        async with open_raw_peer(config, keepalive_mode) as (ws, peer, peer_stream):
             await anyio.sleep(0.3)
             assert not ws.closed
-            assert ws._stream.buffered > 0  # type: ignore[attr-defined]
-            assert peer_stream.buffered == 0
+            assert peer_stream.buffered == 0  # the peer never answered
+            events = peer.receive_data(await peer_stream.receive())
+            assert len([event for event in events if isinstance(event, Ping)]) >= 2
 
 
 async def test_scheduler_pings_one_interval_after_each_pong() -> None:
@@ -200,19 +211,19 @@ async def test_scheduler_forgets_a_closed_connection() -> None:
     with anyio.fail_after(5):
         async with open_task_group() as task_group:
             task_group.start_soon(scheduler.run)
-            ws = build_connection(stream, Role.CLIENT, config)
-            ws._start(task_group, keepalive=scheduler)
-            entry = ws._keepalive
-            assert entry is not None
-            assert entry.ws is ws
-            await ws._abort()
-            assert attached(entry) is None
-            assert ws._keepalive is None
+            ws, link = open_connection(
+                stream, Connection(Role.CLIENT), config=config, info=ConnectionInfo()
+            )
+            link.start(task_group, keepalive=scheduler)
+            assert len(scheduler) == 1
+            await link.abort()
             await anyio.sleep(0.1)  # the entry came due and was dropped, not pinged
-            assert not scheduler._heap
+            assert len(scheduler) == 0
+            assert ws.closed
             task_group.cancel_scope.cancel()
 
 
+@pytest.mark.parametrize("anyio_backend", ["trio", "asyncio"])  # real TCP: real time
 async def test_server_keepalive_fails_a_silent_client_and_keeps_a_live_one() -> None:
     import functools
 
@@ -236,7 +247,6 @@ async def test_server_keepalive_fails_a_silent_client_and_keeps_a_live_one() -> 
                     close_timeout=0.5,
                 )
             )
-            assert server._keepalive is not None
             # trio_ws's client answers pings; a raw client that never reads does not.
             async with open_websocket_url(
                 f"ws://127.0.0.1:{server.port}/", ping_interval=None
@@ -247,7 +257,6 @@ async def test_server_keepalive_fails_a_silent_client_and_keeps_a_live_one() -> 
                     accepted = None
                     while accepted is None:
                         accepted = handshake.receive_data(await raw.receive())
-                    assert all(ws._keepalive is not None for ws in server_sides)
                     await anyio.sleep(0.6)  # several intervals and timeouts
                     # Now read: pings, then the server's close frame with 1011.
                     peer = Connection(Role.CLIENT)

@@ -24,7 +24,7 @@ TEXT = random.Random(20).randbytes(1500).hex()
 
 
 def deflate_of(ws: WebSocketConnection) -> PerMessageDeflate:
-    (extension,) = ws._protocol.extensions
+    (extension,) = ws.extensions
     assert isinstance(extension, PerMessageDeflate)
     return extension
 
@@ -121,7 +121,7 @@ async def test_keepalive_without_compression() -> None:
                 await anyio.sleep(0.2)  # several pings on each side, no extension to ask
                 await client.send_message(TEXT)
                 assert await client.get_message() == TEXT
-                assert client._protocol.extensions == server_sides[0]._protocol.extensions == ()
+                assert client.extensions == server_sides[0].extensions == ()
                 assert client.latency is not None
                 assert server_sides[0].latency is not None
             tg.cancel_scope.cancel()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import inspect
 import logging
 import os
 import socket
@@ -33,7 +34,12 @@ from trio_ws import (
     serve_websocket_listeners,
     serve_websocket_unix,
 )
+from trio_ws._private_apis import FAST_PATHS
 from trio_ws.testing import memory_stream_pair
+
+FAST_PATHS_ONLY = pytest.mark.skipif(
+    not FAST_PATHS, reason="checks a fast path itself (TRIO_WS_FAST_PATHS=0)"
+)
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -970,6 +976,7 @@ async def test_open_connections_keep_their_headers_compact_and_readable() -> Non
             tg.cancel_scope.cancel()
 
 
+@FAST_PATHS_ONLY
 @pytest.mark.trio
 async def test_an_idle_server_connection_costs_two_tasks_and_no_task_group() -> None:
     import trio
@@ -1002,3 +1009,53 @@ async def test_an_idle_server_connection_costs_two_tasks_and_no_task_group() -> 
             await _until(lambda: len(sessions.child_tasks) == 1)
             assert all(not ws._task_scopes for ws in held)
             nursery.cancel_scope.cancel()
+
+
+# --- The listen backlog ---------------------------------------------------------------------
+
+
+def _listen_backlog(sock: socket.socket) -> int:
+    """The backlog the kernel keeps for a listening TCP socket (Linux: TCP_INFO).
+
+    For a listener, ``tcpi_sacked`` holds the accept queue's limit, ``listen()``'s argument
+    after the kernel lowered it to ``net.core.somaxconn``.
+    """
+    import struct
+
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+    return int(struct.unpack_from("8B6I", info)[13])
+
+
+def _somaxconn() -> int:
+    return int(Path("/proc/sys/net/core/somaxconn").read_text())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads TCP_INFO (Linux only)")
+@pytest.mark.anyio
+@pytest.mark.parametrize("backlog", [None, 7])
+async def test_listen_backlog_defaults_to_what_the_system_allows(backlog: int | None) -> None:
+    # The old default (128) dropped the SYNs of a burst of clients: they came back 1 s later.
+    expected = min(0xFFFF, _somaxconn()) if backlog is None else backlog
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            server: WebSocketServer = await tg.start(
+                functools.partial(serve_websocket, echo, "127.0.0.1", 0, backlog=backlog)
+            )
+            assert [_listen_backlog(sock) for sock in server.sockets] == [expected]
+            tg.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("function", [serve_websocket, serve_websocket_unix])
+def test_backlog_default_is_none(function: Any) -> None:
+    assert inspect.signature(function).parameters["backlog"].default is None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("backlog", "error"), [(0, ValueError), (-1, ValueError), ("5", TypeError), (True, TypeError)]
+)
+async def test_invalid_backlog(tmp_path: Path, backlog: Any, error: type[Exception]) -> None:
+    with pytest.raises(error, match="backlog"):
+        await serve_websocket(echo, "127.0.0.1", 0, backlog=backlog)
+    with pytest.raises(error, match="backlog"):
+        await serve_websocket_unix(echo, str(tmp_path / "s"), backlog=backlog)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import ssl
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -15,14 +16,14 @@ from trio_ws import (
     ConnectionClosed,
     WebSocketRequest,
     WebSocketServer,
+    connect_websocket,
+    open_websocket,
     open_websocket_url,
     serve_websocket,
     serve_websocket_listeners,
 )
 
 if TYPE_CHECKING:
-    import ssl
-
     from anyio.abc import ByteStream, TaskGroup
 
 
@@ -178,3 +179,76 @@ async def test_trio_nursery_wss(
             ) as ws:
                 assert await ws.get_message() == "secure=True"
             nursery.cancel_scope.cancel()
+
+
+# --- use_ssl= given a context (trio-websocket's spelling) ---------------------------------
+
+
+@pytest.mark.anyio
+async def test_use_ssl_given_a_context_uses_that_context(
+    server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
+) -> None:
+    # Only client_ssl_context trusts the test CA: a default context in its place would fail
+    # the certificate check.
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            server = await start_tls_server(tg, secure_echo, server_ssl_context)
+            async with open_websocket(
+                "127.0.0.1", server.port, "/", use_ssl=client_ssl_context
+            ) as ws:
+                assert await ws.get_message() == "secure=True"
+            ws2 = await connect_websocket(tg, "localhost", server.port, use_ssl=client_ssl_context)
+            assert await ws2.get_message() == "secure=True"
+            await ws2.aclose()
+            tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_use_ssl_true_verifies_with_the_default_context(
+    server_ssl_context: ssl.SSLContext,
+) -> None:
+    # The counterpart of the test above: the default context does not trust the test CA.
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            server = await start_tls_server(tg, secure_echo, server_ssl_context)
+            with pytest.raises(ssl.SSLCertVerificationError):
+                async with open_websocket("127.0.0.1", server.port, use_ssl=True):
+                    raise AssertionError("never reached")
+            tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("use_ssl", "match"),
+    [
+        ("yes", "use_ssl must be a bool or an ssl.SSLContext, not str"),
+        (1, "use_ssl must be a bool or an ssl.SSLContext, not int"),
+        ("other context", "two different TLS contexts"),
+    ],
+)
+async def test_use_ssl_rejects_what_it_cannot_use(
+    client_ssl_context: ssl.SSLContext, use_ssl: Any, match: str
+) -> None:
+    if use_ssl == "other context":
+        use_ssl = ssl.create_default_context()
+    # Rejected before any connection is tried: nothing listens on port 1.
+    with pytest.raises(TypeError, match=match):
+        async with open_websocket("127.0.0.1", 1, use_ssl=use_ssl, ssl_context=client_ssl_context):
+            raise AssertionError("never reached")
+
+
+@pytest.mark.anyio
+async def test_use_ssl_and_ssl_context_may_name_the_same_context(
+    server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
+) -> None:
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            server = await start_tls_server(tg, secure_echo, server_ssl_context)
+            async with open_websocket(
+                "127.0.0.1",
+                server.port,
+                use_ssl=client_ssl_context,
+                ssl_context=client_ssl_context,
+            ) as ws:
+                assert await ws.get_message() == "secure=True"
+            tg.cancel_scope.cancel()

@@ -21,10 +21,15 @@ from trio_ws import (
     serve_websocket,
 )
 from trio_ws._keepalive import PingTracker
+from trio_ws._private_apis import FAST_PATHS
 from trio_ws._transport import socket_io
 from trio_ws._writer import Writer
 from trio_ws.sansio import Connection, Role
 from trio_ws.testing import memory_stream_pair
+
+FAST_PATHS_ONLY = pytest.mark.skipif(
+    not FAST_PATHS, reason="checks a fast path itself (TRIO_WS_FAST_PATHS=0)"
+)
 
 if TYPE_CHECKING:
     import ssl
@@ -268,6 +273,7 @@ async def test_a_transport_error_in_write_through_is_reported_by_the_writer() ->
 # --- which streams get the direct path ------------------------------------------------------
 
 
+@FAST_PATHS_ONLY
 @pytest.mark.anyio
 async def test_only_plain_anyio_socket_streams_get_direct_access(
     anyio_backend: str,
@@ -387,6 +393,7 @@ async def test_a_peer_that_stops_reading_blocks_senders_and_loses_nothing() -> N
     assert received == [message + b"%08d" % i for i in range(sent)] + [b"last"]
 
 
+@FAST_PATHS_ONLY
 @pytest.mark.anyio
 async def test_a_full_queue_pauses_reading_then_everything_arrives_in_order(
     anyio_backend: str,
@@ -465,6 +472,7 @@ async def test_a_client_that_vanishes_closes_the_server_side_with_1006() -> None
     assert outcome[0].code == 1006
 
 
+@FAST_PATHS_ONLY
 @pytest.mark.anyio
 async def test_the_loops_own_checkpoint_is_chosen_once(anyio_backend: str) -> None:
     from trio_ws._transport import loop_checkpoint_if_cancelled

@@ -19,7 +19,7 @@ import anyio
 import pytest
 
 from trio_ws._config import ConnectionConfig
-from trio_ws._connection import ConnectionInfo, WebSocketConnection
+from trio_ws._connection import ConnectionInfo, open_connection
 from trio_ws._keepalive import PingTracker
 from trio_ws._reader import LARGE_RECEIVE_SIZE, RECEIVE_SIZE, _read_transport, receive_size
 from trio_ws._writer import WRITE_PIECE, Writer
@@ -303,7 +303,7 @@ async def test_the_asyncio_reader_feeds_queued_chunks(large: bool) -> None:
     chunks = [wire[:first], wire[first:second], wire[second:]]
     assert all(chunks)
     stream, _ = memory_stream_pair()
-    ws = WebSocketConnection(
+    ws, link = open_connection(
         stream,
         Connection(Role.SERVER, max_message_size=None),
         config=ConnectionConfig(max_message_size=None),
@@ -312,10 +312,10 @@ async def test_the_asyncio_reader_feeds_queued_chunks(large: bool) -> None:
     # The first chunk is fed alone; then the rest is queued at once.
     io = SimpleNamespace(protocol=_StreamProtocol(chunks[:1]), transport=_ReadTransport())
     with anyio.fail_after(5):
-        await _read_transport(ws, io)  # type: ignore[arg-type]
+        await _read_transport(link, io)  # type: ignore[arg-type]
         io.protocol = _StreamProtocol(chunks[1:])
-        await _read_transport(ws, io)  # type: ignore[arg-type]
+        await _read_transport(link, io)  # type: ignore[arg-type]
         assert not io.protocol.read_queue
         assert not io.transport.reading  # left paused, as stream.receive() expects
         assert [await ws.get_message() for _ in messages] == messages
-        await ws._abort()
+        await link.abort()

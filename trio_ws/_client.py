@@ -18,26 +18,15 @@ from __future__ import annotations
 import ssl
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
 from anyio.streams.tls import TLSStream
 
-from ._compression import Compression, client_factories
-from ._config import (
-    DEFAULT_CLOSE_TIMEOUT,
-    DEFAULT_MAX_MESSAGE_SIZE,
-    DEFAULT_MAX_QUEUE,
-    DEFAULT_OPEN_TIMEOUT,
-    DEFAULT_PING_INTERVAL,
-    DEFAULT_PING_TIMEOUT,
-    DEFAULT_WRITE_HIGH_WATER,
-    ConnectionConfig,
-    ConnectionOptions,
-    connection_config,
-)
-from ._connection import ConnectionInfo, WebSocketConnection
+from ._compression import client_factories
+from ._config import ClientOptions, ConnectionConfig, resolve_options, with_options
+from ._connection import ConnectionInfo, WebSocketConnection, open_connection
 from ._groups import open_task_group
 from ._reader import RECEIVE_SIZE
 from ._streams import as_byte_stream
@@ -65,25 +54,6 @@ __all__ = [
 ]
 
 
-class ClientOptions(ConnectionOptions, total=False):
-    """The keyword options every client function accepts (``**options``).
-
-    Each one is described in :func:`connect_websocket`, which spells them all out; the
-    connection options come from :class:`~trio_ws.ConnectionOptions`. For type checkers,
-    so that a dict of options can be built and passed around::
-
-        options: ClientOptions = {"compression": None, "ping_interval": None}
-        async with open_websocket_url(url, **options) as ws:
-            ...
-    """
-
-    ssl_context: ssl.SSLContext | None
-    subprotocols: Sequence[str]
-    extra_headers: Mapping[str, str] | Sequence[tuple[str, str]]
-    origin: str | None
-    compression: Compression | Literal["deflate"] | None
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Settings:
     """The client options, validated once."""
@@ -96,23 +66,34 @@ class _Settings:
     extensions: Sequence[ClientExtensionFactory]
 
 
-def _settings(
-    *,
-    ssl_context: ssl.SSLContext | None = None,
-    subprotocols: Sequence[str] = (),
-    extra_headers: Mapping[str, str] | Sequence[tuple[str, str]] = (),
-    origin: str | None = None,
-    compression: Compression | Literal["deflate"] | None = "deflate",
-    **connection: Unpack[ConnectionOptions],
-) -> _Settings:
+def _settings(options: Mapping[str, Any]) -> _Settings:
+    config, own = resolve_options("client", options)
     return _Settings(
-        config=connection_config(connection),
-        ssl_context=ssl_context,
-        subprotocols=subprotocols,
-        extra_headers=extra_headers,
-        origin=origin,
-        extensions=client_factories(compression),
+        config=config,
+        ssl_context=own["ssl_context"],
+        subprotocols=own["subprotocols"],
+        extra_headers=own["extra_headers"],
+        origin=own["origin"],
+        extensions=client_factories(own["compression"]),
     )
+
+
+def _tls_context(
+    use_ssl: bool | ssl.SSLContext, ssl_context: ssl.SSLContext | None
+) -> ssl.SSLContext | None:
+    """The TLS context of ``use_ssl`` and ``ssl_context``: one of them, or the default."""
+    if isinstance(use_ssl, ssl.SSLContext):
+        # trio-websocket's spelling: the context itself, never replaced by a default one.
+        if ssl_context is not None and ssl_context is not use_ssl:
+            raise TypeError("use_ssl= and ssl_context= are two different TLS contexts: pass one")
+        return use_ssl
+    if not isinstance(use_ssl, bool):
+        raise TypeError(
+            f"use_ssl must be a bool or an ssl.SSLContext, not {type(use_ssl).__name__}"
+        )
+    if ssl_context is None and use_ssl:
+        return ssl.create_default_context()
+    return ssl_context
 
 
 def _request_headers(request: bytes) -> Headers:
@@ -145,26 +126,15 @@ async def _handshake(
         raise InvalidHandshake(f"the connection broke during the handshake: {exc!r}") from exc
 
 
+@with_options("client")
 async def connect_websocket(
     task_group: TaskGroup,
     host: str,
     port: int,
     resource: str = "/",
     *,
-    use_ssl: bool = False,
-    ssl_context: ssl.SSLContext | None = None,
-    subprotocols: Sequence[str] = (),
-    extra_headers: Mapping[str, str] | Sequence[tuple[str, str]] = (),
-    origin: str | None = None,
-    compression: Compression | Literal["deflate"] | None = "deflate",
-    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
-    max_queue: int = DEFAULT_MAX_QUEUE,
-    write_high_water: int = DEFAULT_WRITE_HIGH_WATER,
-    ping_interval: float | None = DEFAULT_PING_INTERVAL,
-    ping_timeout: float | None = DEFAULT_PING_TIMEOUT,
-    open_timeout: float = DEFAULT_OPEN_TIMEOUT,
-    close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
-    decode_text: bool = True,
+    use_ssl: bool | ssl.SSLContext = False,
+    **options: Unpack[ClientOptions],
 ) -> WebSocketConnection:
     """Connect to a WebSocket server; the connection's tasks run in ``task_group``.
 
@@ -176,24 +146,10 @@ async def connect_websocket(
         host: The server's host name or IP address (IPv6 without brackets).
         port: The server's port.
         resource: The request target: path and optional ``?query``, percent-encoded.
-        use_ssl: Use TLS, verified with ``ssl.create_default_context()`` unless
-            ``ssl_context`` is given.
-        ssl_context: The TLS context to use (implies ``use_ssl``).
-        subprotocols: Subprotocols to offer, most preferred first.
-        extra_headers: More request headers (``Authorization``, ``Cookie``, ...).
-        origin: The ``Origin`` header, if any.
-        compression: ``"deflate"`` to offer permessage-deflate with the default settings,
-            a :class:`~trio_ws.Compression` to choose them, ``None`` for no compression.
-        max_message_size: The largest message accepted (1009 beyond); ``None``: no limit.
-        max_queue: Received messages waiting for ``get_message()`` before the
-            connection stops reading (backpressure).
-        write_high_water: Buffered outgoing bytes above which ``send_message`` waits.
-        ping_interval: Seconds between keepalive pings; ``None`` disables them.
-        ping_timeout: Seconds without a pong (or any byte) before failing with 1011;
-            ``None`` to wait forever.
-        open_timeout: Seconds for connecting and the opening handshake together.
-        close_timeout: Seconds to wait for the closing handshake.
-        decode_text: ``False`` to receive text messages as UTF-8 ``bytes``.
+        use_ssl: ``True`` for TLS, verified with ``ssl.create_default_context()`` unless
+            ``ssl_context`` is given; or the ``ssl.SSLContext`` to use itself.
+        **options: The client options (:ref:`client-option-table`) and the connection options
+            (:ref:`connection-option-table`).
 
     Returns:
         The open connection.
@@ -210,28 +166,11 @@ async def connect_websocket(
     Cancellation:
         Safe: if cancelled, nothing is left open.
     """
-    settings = _settings(
-        ssl_context=ssl_context,
-        subprotocols=subprotocols,
-        extra_headers=extra_headers,
-        origin=origin,
-        compression=compression,
-        max_message_size=max_message_size,
-        max_queue=max_queue,
-        write_high_water=write_high_water,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-        open_timeout=open_timeout,
-        close_timeout=close_timeout,
-        decode_text=decode_text,
-    )
-    if use_ssl and settings.ssl_context is None:
-        settings = _with_tls(settings, ssl.create_default_context())
+    settings = _settings(options)
+    ssl_context = _tls_context(use_ssl, settings.ssl_context)
+    if ssl_context is not settings.ssl_context:
+        settings = replace(settings, ssl_context=ssl_context)
     return await _connect(task_group, settings, host=host, port=port, resource=resource)
-
-
-def _with_tls(settings: _Settings, ssl_context: ssl.SSLContext) -> _Settings:
-    return replace(settings, ssl_context=ssl_context)
 
 
 async def _connect(
@@ -301,11 +240,12 @@ async def _connect(
         subprotocol=accepted.subprotocol,
         extensions=tuple(accepted.extensions),
     )
-    ws = WebSocketConnection(stream, protocol, config=config, info=info)
-    ws._start(task_group, accepted.extra_data)
+    ws, link = open_connection(stream, protocol, config=config, info=info)
+    link.start(task_group, accepted.extra_data)
     return ws
 
 
+@with_options("client")
 async def connect_websocket_stream(
     task_group: TaskGroup,
     stream: anyio.abc.ByteStream | trio.abc.Stream,
@@ -344,7 +284,7 @@ async def connect_websocket_stream(
     Cancellation:
         Safe: if cancelled, the stream is closed and nothing is left running.
     """
-    settings = _settings(**options)
+    settings = _settings(options)
     byte_stream = as_byte_stream(stream)
     return await _connect(
         task_group, settings, host=host, port=port, resource=resource, stream=byte_stream
@@ -371,6 +311,7 @@ def _header_items(
     return [(str(name), str(value)) for name, value in items]
 
 
+@with_options("client")
 async def connect_websocket_url(
     task_group: TaskGroup, url: str, **options: Unpack[ClientOptions]
 ) -> WebSocketConnection:
@@ -388,13 +329,14 @@ async def connect_websocket_url(
     return await connect_websocket(task_group, host, port, resource, use_ssl=secure, **options)
 
 
+@with_options("client")
 @asynccontextmanager
 async def open_websocket(
     host: str,
     port: int,
     resource: str = "/",
     *,
-    use_ssl: bool = False,
+    use_ssl: bool | ssl.SSLContext = False,
     **options: Unpack[ClientOptions],
 ) -> AsyncIterator[WebSocketConnection]:
     """Open a WebSocket connection for the duration of an ``async with`` block.
@@ -433,6 +375,7 @@ async def _closing(ws: WebSocketConnection) -> AsyncIterator[None]:
     await ws.aclose(1000)
 
 
+@with_options("client")
 @asynccontextmanager
 async def open_websocket_stream(
     stream: anyio.abc.ByteStream | trio.abc.Stream,
@@ -462,6 +405,7 @@ async def open_websocket_stream(
             yield ws
 
 
+@with_options("client")
 @asynccontextmanager
 async def open_websocket_url(
     url: str, **options: Unpack[ClientOptions]

@@ -1,18 +1,34 @@
-"""Connection-wide policy: limits and timeouts, validated once, shared by client and server.
+"""The options of the public functions: one table, and what is built from it.
+
+:data:`OPTIONS` lists every keyword option of the client and server functions once: its
+name, its annotation, its default, its documentation, which side takes it and how it is
+validated. From that table come :class:`ConnectionConfig`'s defaults and validation, the
+runtime signature of every public function (``help()``, ``inspect.signature``, autodoc),
+the checks of :func:`resolve_options` and the option tables of the reference docs
+(``docs/_ext/trio_ws_docs.py``). Type checkers cannot read a table, so the TypedDicts
+below spell the names and annotations once more; ``tests/test_options.py`` fails when
+they, :class:`ConnectionConfig` or a public signature drift from the table.
 
 Per-operation calls (``send_message``, ``get_message``, ``ping``) take no ``timeout=``:
 wrap them in a cancel scope (``trio.move_on_after``) instead. Only policies that belong to
-the connection as a whole live here.
+the connection as a whole are options.
 """
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import math
-from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, TypedDict
+import ssl
+import textwrap
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
+
+from .sansio._handshake import DEFAULT_MAX_REQUEST_SIZE
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from ._compression import Compression
 
 __all__ = [
     "DEFAULT_CLOSE_TIMEOUT",
@@ -22,13 +38,20 @@ __all__ = [
     "DEFAULT_PING_INTERVAL",
     "DEFAULT_PING_TIMEOUT",
     "DEFAULT_WRITE_HIGH_WATER",
+    "OPTIONS",
+    "ClientOptions",
     "ConnectionConfig",
     "ConnectionOptions",
+    "Option",
+    "ServerOptions",
+    "Side",
     "connection_config",
+    "option_rows",
+    "options_of",
+    "resolve_options",
+    "with_options",
 ]
 
-# The defaults of the connection options, written once: ConnectionConfig and the explicit
-# signatures of serve_websocket and connect_websocket refer to these names.
 DEFAULT_MAX_MESSAGE_SIZE = 2**20
 DEFAULT_MAX_QUEUE = 16
 DEFAULT_WRITE_HIGH_WATER = 2**16
@@ -37,37 +60,173 @@ DEFAULT_PING_TIMEOUT = 20.0
 DEFAULT_CLOSE_TIMEOUT = 10.0
 DEFAULT_OPEN_TIMEOUT = 10.0
 
+#: Which functions take an option: ``"connection"`` options are the fields of
+#: :class:`ConnectionConfig`, taken by every client and server function.
+Side = Literal["connection", "client", "server"]
 
-def _check_positive(name: str, value: float | None, *, allow_none: bool) -> None:
-    if value is None:
-        if not allow_none:
-            raise ValueError(f"{name} must not be None")
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
-    if math.isnan(value) or value <= 0:
-        raise ValueError(f"{name} must be positive, got {value!r}")
+Check = Callable[[str, Any], None]
+
+
+def _number(*, integer: bool = False, allow_none: bool = False) -> Check:
+    """A check for a positive number (an ``int`` if ``integer``), or ``None`` if allowed."""
+
+    def check(name: str, value: Any) -> None:
+        if value is None:
+            if not allow_none:
+                raise ValueError(f"{name} must not be None")
+            return
+        kind = "an int" if integer else "a number"
+        expected = int if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, expected):
+            raise TypeError(f"{name} must be {kind}, not {type(value).__name__}")
+        if math.isnan(value) or value <= 0:
+            raise ValueError(f"{name} must be positive, got {value!r}")
+
+    return check
+
+
+def _instance(expected: type, *, allow_none: bool = False) -> Check:
+    def check(name: str, value: Any) -> None:
+        if not (isinstance(value, expected) or (allow_none and value is None)):
+            what = f"{expected.__name__}{' or None' if allow_none else ''}"
+            raise TypeError(f"{name} must be {what}, not {type(value).__name__}")
+
+    return check
+
+
+def _not_a_string(name: str, value: Any) -> None:
+    # A str is a Sequence[str] too: "chat" would offer "c", "h", "a", "t".
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a sequence of strings, not a single string")
+
+
+def _ssl_context(name: str, value: Any) -> None:
+    _instance(ssl.SSLContext, allow_none=True)(name, value)
+
+
+def _config(name: str, value: Any) -> None:
+    _instance(ConnectionConfig, allow_none=True)(name, value)
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One keyword option of the public functions (a row of :data:`OPTIONS`)."""
+
+    name: str
+    #: As written in the signatures and in the TypedDicts (a string: it is shown, not run).
+    annotation: str
+    default: Any
+    sides: frozenset[Side]
+    #: reST, rendered in the option tables of the reference docs.
+    doc: str
+    check: Check | None = None
+
+
+_CONNECTION: frozenset[Side] = frozenset({"connection"})
+_CLIENT: frozenset[Side] = frozenset({"client"})
+_SERVER: frozenset[Side] = frozenset({"server"})
+_BOTH: frozenset[Side] = frozenset({"client", "server"})
+
+# THE table. Adding an option is one entry here (the order is the signatures' order), plus,
+# because type checkers cannot read this table, its key in ClientOptions or ServerOptions
+# below (or, for a connection option, in ConnectionOptions and a field of ConnectionConfig);
+# tests/test_options.py names what is missing. Then the code that uses it reads it from
+# the dict that resolve_options returns.
+OPTIONS: tuple[Option, ...] = (
+    # The client's own options.
+    Option("ssl_context", "ssl.SSLContext | None", None, _CLIENT, """
+        The TLS context that verifies the server (implies TLS); ``wss://`` URLs and
+        ``use_ssl=True`` use ``ssl.create_default_context()`` without it.""", _ssl_context),
+    Option("subprotocols", "Sequence[str]", (), _CLIENT, """
+        Subprotocols to offer, most preferred first.""", _not_a_string),
+    Option("extra_headers", "Mapping[str, str] | Sequence[tuple[str, str]]", (), _CLIENT, """
+        More request headers (``Authorization``, ``Cookie``, ...)."""),
+    Option("origin", "str | None", None, _CLIENT, """
+        The ``Origin`` header, if any."""),
+    Option("compression", "Compression | Literal['deflate'] | None", "deflate", _CLIENT, """
+        ``"deflate"`` offers permessage-deflate with the default settings, a
+        :class:`~trio_ws.Compression` chooses them, ``None`` turns compression off."""),
+    # The server's own options.
+    Option("ssl_context", "ssl.SSLContext | None", None, _SERVER, """
+        A server-side TLS context, to serve ``wss://``; ``None`` for plain TCP. The TLS
+        handshake counts against ``open_timeout``.""", _ssl_context),
+    Option("compression", "Compression | Literal['deflate'] | None", "deflate", _SERVER, """
+        ``"deflate"`` accepts permessage-deflate offers with the default settings, a
+        :class:`~trio_ws.Compression` chooses them, ``None`` never compresses."""),
+    Option("max_connections", "int | None", None, _SERVER, """
+        At most this many connections are handled at once (handshakes being decided plus
+        open connections); above it clients get HTTP 503 right after their request is
+        read. ``None`` for no limit.""", _number(integer=True, allow_none=True)),
+    Option("max_request_size", "int", DEFAULT_MAX_REQUEST_SIZE, _SERVER, """
+        The largest request head in bytes; larger requests get HTTP 431.""",
+        _number(integer=True)),
+    Option("allow_plain_http", "bool", False, _SERVER, """
+        Pass plain HTTP ``GET`` and ``HEAD`` requests (without ``Upgrade: websocket``:
+        health checks, a status page) to the handler too, as requests whose
+        ``is_websocket`` is false, for it to answer with ``request.reject(200, body=...)``.
+        Off: trio_ws answers them with 426 Upgrade Required itself.""", _instance(bool)),
+    # The connection options: the fields of ConnectionConfig, on both sides.
+    Option("max_message_size", "int | None", DEFAULT_MAX_MESSAGE_SIZE, _CONNECTION, """
+        The largest incoming message, in bytes after decompression; a bigger one fails the
+        connection with 1009. ``None`` for no limit.""", _number(integer=True, allow_none=True)),
+    Option("max_queue", "int", DEFAULT_MAX_QUEUE, _CONNECTION, """
+        How many received messages may wait for ``get_message()``; when the queue is full
+        the connection stops reading the socket, so TCP pushes back.""",
+        _number(integer=True)),
+    Option("write_high_water", "int", DEFAULT_WRITE_HIGH_WATER, _CONNECTION, """
+        How many outgoing bytes may wait to be written before ``send_message()`` waits for
+        the writer to catch up.""", _number(integer=True)),
+    Option("ping_interval", "float | None", DEFAULT_PING_INTERVAL, _CONNECTION, """
+        Seconds between keepalive pings; ``None`` disables keepalive.""",
+        _number(allow_none=True)),
+    Option("ping_timeout", "float | None", DEFAULT_PING_TIMEOUT, _CONNECTION, """
+        Seconds to wait for a keepalive pong (any received byte counts as a sign of life)
+        before failing the connection with 1011; ``None`` waits forever.""",
+        _number(allow_none=True)),
+    Option("open_timeout", "float", DEFAULT_OPEN_TIMEOUT, _CONNECTION, """
+        Seconds for the opening handshake. A client's covers connecting, TLS and the
+        handshake; a server's is the time a client has to complete TLS and send its whole
+        request (the handler's decision is not counted: bound it yourself).""", _number()),
+    Option("close_timeout", "float", DEFAULT_CLOSE_TIMEOUT, _CONNECTION, """
+        Seconds to wait for the closing handshake (and, on a client, for the server to
+        close TCP) before aborting the connection; on a server, also the bound of the
+        whole graceful shutdown.""", _number()),
+    Option("decode_text", "bool", True, _CONNECTION, """
+        Whether text messages are returned as ``str`` (``True``) or as the raw UTF-8
+        ``bytes`` (still validated), for relays that never look inside.""", _instance(bool)),
+    # All the connection options at once.
+    Option("config", "ConnectionConfig | None", None, _BOTH, """
+        Every connection option at once, as a :class:`~trio_ws.ConnectionConfig` (one
+        policy shared by many calls). Giving a connection option as a keyword too is a
+        ``TypeError``: derive a variant with ``dataclasses.replace(config, ...)``.""",
+        _config),
+)  # fmt: skip
+
+
+def options_of(side: Side) -> tuple[Option, ...]:
+    """The options a function of ``side`` takes, in signature order.
+
+    A client or server function takes its side's own options and the connection options.
+    """
+    return tuple(
+        o for o in OPTIONS if side in o.sides or (side != "connection" and "connection" in o.sides)
+    )
+
+
+_CONNECTION_OPTIONS = options_of("connection")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectionConfig:
-    """The connection-wide policy of one WebSocket connection.
+    """The connection-wide policy of one WebSocket connection, validated once.
 
-    Attributes:
-        max_message_size: The largest incoming message, in bytes after decompression;
-            a bigger one fails the connection with 1009. ``None`` for no limit.
-        max_queue: How many received messages may wait for ``get_message()``; when the
-            queue is full the connection stops reading the socket, so TCP pushes back.
-        write_high_water: How many outgoing bytes may wait to be written before
-            ``send_message()`` waits for the writer to catch up.
-        ping_interval: Seconds between keepalive pings; ``None`` disables keepalive.
-        ping_timeout: Seconds to wait for a keepalive pong (any received byte counts as a
-            sign of life) before failing the connection with 1011; ``None`` waits forever.
-        close_timeout: Seconds to wait for the closing handshake (and, on a client, for
-            the server to close TCP) before aborting the connection.
-        open_timeout: Seconds allowed for connecting and the opening handshake.
-        decode_text: Whether text messages are returned as ``str`` (``True``) or as the
-            raw UTF-8 ``bytes`` (still validated), for relays that never look inside.
+    Its fields are the connection options, with their defaults: see the table in
+    :ref:`connection-option-table`. Every client and server function takes them as keywords,
+    or all at once as ``config=ConnectionConfig(...)``, so that one policy can be shared.
+
+    Raises:
+        TypeError: A field of the wrong type.
+        ValueError: A field out of range.
     """
 
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
@@ -75,29 +234,22 @@ class ConnectionConfig:
     write_high_water: int = DEFAULT_WRITE_HIGH_WATER
     ping_interval: float | None = DEFAULT_PING_INTERVAL
     ping_timeout: float | None = DEFAULT_PING_TIMEOUT
-    close_timeout: float = DEFAULT_CLOSE_TIMEOUT
     open_timeout: float = DEFAULT_OPEN_TIMEOUT
+    close_timeout: float = DEFAULT_CLOSE_TIMEOUT
     decode_text: bool = True
 
     def __post_init__(self) -> None:
-        _check_positive("max_message_size", self.max_message_size, allow_none=True)
-        _check_positive("max_queue", self.max_queue, allow_none=False)
-        _check_positive("write_high_water", self.write_high_water, allow_none=False)
-        _check_positive("ping_interval", self.ping_interval, allow_none=True)
-        _check_positive("ping_timeout", self.ping_timeout, allow_none=True)
-        _check_positive("close_timeout", self.close_timeout, allow_none=False)
-        _check_positive("open_timeout", self.open_timeout, allow_none=False)
-        for name in ("max_message_size", "max_queue", "write_high_water"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, int):
-                raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+        for option in _CONNECTION_OPTIONS:
+            if option.check is not None:
+                option.check(option.name, getattr(self, option.name))
 
 
 class ConnectionOptions(TypedDict, total=False):
-    """The connection options that every client and server function accepts.
+    """The connection options, as keyword arguments (see :ref:`connection-option-table`).
 
-    One keyword argument per field of :class:`ConnectionConfig`, with the same meaning and
-    default; :class:`~trio_ws.ClientOptions` and :class:`~trio_ws.ServerOptions` extend it.
+    Every client and server function takes them; :class:`~trio_ws.ClientOptions` and
+    :class:`~trio_ws.ServerOptions` extend this dict type, for a dict of options built
+    once and passed around.
     """
 
     max_message_size: int | None
@@ -105,25 +257,175 @@ class ConnectionOptions(TypedDict, total=False):
     write_high_water: int
     ping_interval: float | None
     ping_timeout: float | None
-    close_timeout: float
     open_timeout: float
+    close_timeout: float
     decode_text: bool
 
 
-_CONFIG_FIELDS = frozenset(field.name for field in fields(ConnectionConfig))
+class ClientOptions(ConnectionOptions, total=False):
+    """The keyword options every client function takes (see :ref:`client-option-table`).
+
+    For type checkers, so that a dict of options can be built and passed around::
+
+        options: ClientOptions = {"compression": None, "ping_interval": None}
+        async with open_websocket_url(url, **options) as ws:
+            ...
+    """
+
+    ssl_context: ssl.SSLContext | None
+    subprotocols: Sequence[str]
+    extra_headers: Mapping[str, str] | Sequence[tuple[str, str]]
+    origin: str | None
+    compression: Compression | Literal["deflate"] | None
+    config: ConnectionConfig | None
+
+
+class ServerOptions(ConnectionOptions, total=False):
+    """The keyword options every server function takes (see :ref:`server-option-table`).
+
+    For type checkers, so that a dict of options can be built and passed around::
+
+        options: ServerOptions = {"compression": None, "allow_plain_http": True}
+        await nursery.start(partial(serve_websocket, **options), handler, None, 8000)
+    """
+
+    ssl_context: ssl.SSLContext | None
+    compression: Compression | Literal["deflate"] | None
+    max_connections: int | None
+    max_request_size: int
+    allow_plain_http: bool
+    config: ConnectionConfig | None
+
+
+def _unexpected(names: Sequence[str], known: Sequence[str]) -> TypeError:
+    hints = []
+    for name in names:
+        close = difflib.get_close_matches(name, known, n=1)
+        hints.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
+    plural = "s" if len(names) > 1 else ""
+    return TypeError(f"unexpected keyword argument{plural} {', '.join(hints)}")
+
+
+def resolve_options(
+    side: Side, options: Mapping[str, Any]
+) -> tuple[ConnectionConfig, dict[str, Any]]:
+    """Validate the keyword options a function of ``side`` was given.
+
+    Returns:
+        The :class:`ConnectionConfig` (from ``config=`` or from the connection options),
+        and the side's own options by name, with their defaults filled in.
+
+    Raises:
+        TypeError: An unknown option, an option of the wrong type, or ``config=`` together
+            with a connection option.
+        ValueError: An option out of range.
+    """
+    table = options_of(side)
+    known = {option.name: option for option in table}
+    unknown = sorted(set(options).difference(known))
+    if unknown:
+        raise _unexpected(unknown, list(known))
+    connection = {name: options[name] for name in options if "connection" in known[name].sides}
+    own: dict[str, Any] = {}
+    for option in table:
+        if "connection" in option.sides:
+            continue
+        value = options.get(option.name, option.default)
+        if option.check is not None:
+            option.check(option.name, value)
+        own[option.name] = value
+    config: ConnectionConfig | None = own.pop("config", None)
+    if config is None:
+        return ConnectionConfig(**connection), own
+    if connection:
+        names = ", ".join(repr(name) for name in sorted(connection))
+        raise TypeError(
+            f"config= and {names} given together: pass every connection option in config "
+            "(dataclasses.replace(config, ...) derives a variant), or none"
+        )
+    return config, own
 
 
 def connection_config(options: Mapping[str, Any]) -> ConnectionConfig:
-    """The :class:`ConnectionConfig` of the connection options a public function was given.
-
-    Options left out take :class:`ConnectionConfig`'s defaults.
+    """The :class:`ConnectionConfig` of connection options alone (for internal callers).
 
     Raises:
         TypeError: An unknown option, or an option of the wrong type.
         ValueError: An option out of range.
     """
-    unknown = set(options).difference(_CONFIG_FIELDS)
+    unknown = sorted(set(options).difference(o.name for o in _CONNECTION_OPTIONS))
     if unknown:
-        names = ", ".join(repr(name) for name in sorted(unknown))
-        raise TypeError(f"unexpected option(s): {names}")
+        raise _unexpected(unknown, [o.name for o in _CONNECTION_OPTIONS])
     return ConnectionConfig(**options)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def options_signature(function: Callable[..., Any], side: Side) -> inspect.Signature:
+    """``function``'s signature with its ``**options`` spelled out from the table.
+
+    The function's own parameters come first (``task_status`` last, as trio's do), then
+    its side's options, keyword-only, with their annotations and defaults.
+    """
+    signature = inspect.signature(function)
+    own = list(signature.parameters.values())
+    if not own or own[-1].kind is not inspect.Parameter.VAR_KEYWORD:
+        raise TypeError(f"{function.__qualname__} takes no **options")
+    own.pop()
+    last = [p for p in own if p.name == "task_status"]
+    own = [p for p in own if p.name != "task_status"]
+    spelled = [
+        inspect.Parameter(
+            option.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=option.default,
+            annotation=option.annotation,
+        )
+        for option in options_of(side)
+    ]
+    return signature.replace(parameters=[*own, *spelled, *last])
+
+
+#: The first line of the options' descriptions appended to the docstrings for ``help()``
+#: (the docs build drops them: the reference pages have the tables).
+OPTIONS_DOC_HEADING = "Keyword options (the option tables of the reference docs):"
+
+
+def options_doc(side: Side) -> str:
+    """The descriptions of ``side``'s options, appended to a docstring for ``help()``."""
+    lines = ["", "", OPTIONS_DOC_HEADING]
+    for option in options_of(side):
+        text = f"{option.name}: {' '.join(option.doc.split())}"
+        lines += textwrap.wrap(text, 88, initial_indent="    ", subsequent_indent="        ")
+    return "\n".join(lines)
+
+
+def with_options(side: Side) -> Callable[[_F], _F]:
+    """Decorate a public function whose ``**options`` are the options of ``side``.
+
+    Its ``__signature__`` then lists every option, for ``help()``, ``inspect.signature``
+    and autodoc, and its docstring ends with their descriptions; type checkers read the
+    ``Unpack[...Options]`` annotation instead.
+    """
+
+    def decorate(function: _F) -> _F:
+        function.__signature__ = options_signature(function, side)  # type: ignore[attr-defined]
+        function.__trio_ws_options__ = side  # type: ignore[attr-defined]
+        function.__doc__ = inspect.cleandoc(function.__doc__ or "") + options_doc(side)
+        return function
+
+    return decorate
+
+
+def option_rows(side: Side) -> list[tuple[str, str, str, str]]:
+    """The rows of the option table of ``side`` in the reference docs.
+
+    Each row is (name, annotation, default as source, reST description on one line); only
+    the side's own options, so each option is described on one page.
+    """
+    return [
+        (option.name, option.annotation, repr(option.default), " ".join(option.doc.split()))
+        for option in OPTIONS
+        if side in option.sides
+    ]

@@ -25,11 +25,26 @@ from anyio.lowlevel import checkpoint
 
 from ._groups import open_task_group, spawner
 from ._keepalive import PingTracker, run_keepalive
+from ._lifecycle import IOEvent, IOState, next_io_state
 from ._messages import MessageQueue
 from ._reader import read_until_closed, run_reader, run_socket_reader
-from ._transport import loop_checkpoint_if_cancelled, socket_io
+from ._transport import (
+    loop_cancel_shielded_checkpoint,
+    loop_checkpoint_if_cancelled,
+    socket_io,
+)
 from ._writer import Writer
-from .sansio import ConnectionState, Headers, Role
+from .sansio import (
+    BytesMessage,
+    CloseConnection,
+    ConnectionFailed,
+    ConnectionState,
+    Headers,
+    Ping,
+    Pong,
+    Role,
+    TextMessage,
+)
 from .sansio._errors import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -45,9 +60,16 @@ if TYPE_CHECKING:
 
     from ._config import ConnectionConfig
     from ._keepalive import KeepaliveEntry, KeepaliveScheduler, PendingPing
-    from .sansio import Connection, Extension
+    from .sansio import Connection, Event, Extension
 
-__all__ = ["Address", "ConnectionInfo", "ConnectionTaskGroup", "WebSocketConnection"]
+__all__ = [
+    "Address",
+    "ConnectionInfo",
+    "ConnectionLink",
+    "ConnectionTaskGroup",
+    "WebSocketConnection",
+    "open_connection",
+]
 
 logger = logging.getLogger("trio_ws")
 
@@ -57,7 +79,30 @@ Address: TypeAlias = Union[tuple[Any, ...], str]  # noqa: UP007 (a runtime alias
 
 _OPEN = ConnectionState.OPEN
 _CLOSED = ConnectionState.CLOSED
+_IO_NEW = IOState.NEW
+_IO_OPEN = IOState.OPEN
+_IO_CLOSING = IOState.CLOSING
+_IO_CLOSED = IOState.CLOSED
 _NORMAL_CODES = frozenset({1000, 1001, 1005})
+_PREFIX = 24  # payload bytes shown in debug logs
+
+
+def _preview(data: str | bytes) -> str:
+    return repr(data[:_PREFIX]) + ("..." if len(data) > _PREFIX else "")
+
+
+def _log_event(connection_id: str, event: Event) -> None:
+    if isinstance(event, Ping):
+        logger.debug("[%s] < PING %s", connection_id, _preview(event.payload))
+    elif isinstance(event, CloseConnection):
+        logger.debug("[%s] < CLOSE code %d reason %r", connection_id, event.code, event.reason)
+    elif isinstance(event, ConnectionFailed):
+        logger.debug(
+            "[%s] peer broke the protocol: failing with code %d (%s)",
+            connection_id,
+            event.code,
+            event.reason,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -127,11 +172,11 @@ class WebSocketConnection:
 
     __slots__ = (
         "__weakref__",
+        "_cancel_shielded_checkpoint",
         "_checkpoint_if_cancelled",
         "_close_cause",
-        "_closing",
+        "_closed_flag",
         "_config",
-        "_finished",
         "_fragmenting",
         "_helper_scopes",
         "_high_water",
@@ -141,12 +186,13 @@ class WebSocketConnection:
         "_internal_error",
         "_io",
         "_keepalive",
+        "_link",
         "_messages",
         "_pings",
         "_protocol",
         "_reader_done",
         "_reading_paused",
-        "_started",
+        "_state",
         "_stream",
         "_task_group",
         "_task_scopes",
@@ -169,7 +215,10 @@ class WebSocketConnection:
         self._messages = MessageQueue(config.max_queue)
         self._pings = PingTracker()
         self._io = socket_io(stream)
+        # Every awaited public call is a checkpoint, as trio's channels are: a cancellation
+        # point before the operation, a shielded schedule point after it.
         self._checkpoint_if_cancelled = loop_checkpoint_if_cancelled()
+        self._cancel_shielded_checkpoint = loop_cancel_shielded_checkpoint()
         self._writer = Writer(
             stream,
             protocol,
@@ -183,17 +232,32 @@ class WebSocketConnection:
         self._reading_paused = False
         self._internal_error: Exception | None = None
         self._close_cause: BaseException | None = None
-        self._started = False
+        # The I/O lifecycle (see _lifecycle), moved only by _move().
+        self._state = _IO_NEW
         self._task_group: TaskGroup | None = None  # the owner's, once started
-        self._closing = False  # aclose() was called: incoming messages are dropped
         self._reader_done = _Flag()
-        self._finished = _Flag()  # the transport is closed; nothing more happens
+        self._closed_flag = _Flag()  # set on entering IOState.CLOSED
         self._task_scopes: list[anyio.CancelScope] | None = None  # made on first use
         self._helper_scopes: set[anyio.CancelScope] | None = None  # made on first use
         self._fragmenting: anyio.Event | None = None
         self._keepalive: KeepaliveEntry | None = None
+        self._link = ConnectionLink(self)
 
     # ---------------------------------------------------------------- lifecycle
+
+    def _move(self, event: IOEvent) -> IOState:
+        """Apply ``event`` to the I/O state (the one place that changes it); the old state."""
+        old = self._state
+        self._state = next_io_state(old, event)
+        if self._state is _IO_CLOSED and old is not _IO_CLOSED:
+            self._closed_flag.set()
+        return old
+
+    @property
+    def _dropping(self) -> bool:
+        # aclose() was called (or the transport is closed): incoming messages are dropped.
+        state = self._state
+        return state is _IO_CLOSING or state is _IO_CLOSED
 
     def _start(
         self,
@@ -208,9 +272,9 @@ class WebSocketConnection:
         connection's ``ping_interval`` and ``ping_timeout``), the keepalive pings are
         scheduled there instead of in a task of the connection's own.
         """
-        if self._started:
+        if self._state is not _IO_NEW:
             raise RuntimeError("the connection was already started")
-        self._started = True
+        self._move(IOEvent.START)
         self._initial_data = initial_data
         self._task_group = task_group
         start_soon = spawner(task_group)
@@ -218,9 +282,9 @@ class WebSocketConnection:
         name = f"trio_ws[{self._id}] reader"
         if io is not None and io.waits:
             # Closing the socket ends this one: it needs no scope (see run_socket_reader).
-            start_soon(run_socket_reader, self, io, name=name)
+            start_soon(run_socket_reader, self._link, io, name=name)
         else:
-            start_soon(self._run_task, run_reader, self, name=name)
+            start_soon(self._run_task, run_reader, self._link, name=name)
         # On a socket, the writer task starts when bytes wait that nobody writes, and ends
         # when they are written; on other streams it runs from the start (see _writer).
         self._writer.set_spawner(self._spawn_writer)
@@ -228,13 +292,13 @@ class WebSocketConnection:
             self._writer.wake()
         interval = self._config.ping_interval
         if interval is not None and keepalive is not None:
-            self._keepalive = keepalive.add(self)
+            self._keepalive = keepalive.add(self._link)
         elif interval is not None:
             timeout = self._config.ping_timeout
             start_soon(
                 self._run_task,
                 run_keepalive,
-                self,
+                self._link,
                 interval,
                 timeout,
                 name=f"trio_ws[{self._id}] keepalive",
@@ -256,7 +320,7 @@ class WebSocketConnection:
         # Each background task (but the socket reader, see _start) runs under a scope of
         # its own, so that _abort() can stop it without touching the owner's task group.
         with anyio.CancelScope() as scope:
-            if self._finished.is_set():
+            if self._state is _IO_CLOSED:
                 scope.cancel()
             scopes = self._task_scopes
             if scopes is None:
@@ -266,6 +330,52 @@ class WebSocketConnection:
                 await task(*args)
             finally:
                 scopes.remove(scope)
+
+    def _on_data(self, data: bytes) -> None:
+        """Feed received bytes to the core and dispatch the events they complete."""
+        protocol = self._protocol
+        tracker = self._pings
+        if tracker.pending:
+            tracker.last_received = anyio.current_time()
+        owed = protocol.bytes_to_send
+        events = protocol.receive_data(data)
+        if events:
+            queue = self._messages
+            dropping = self._dropping
+            debug = logger.isEnabledFor(logging.DEBUG)
+            for event in events:
+                kind = type(event)
+                if kind is TextMessage or kind is BytesMessage:
+                    message = event.data  # type: ignore[union-attr]
+                    if not dropping:
+                        queue.put(message)
+                    if debug:
+                        opcode = "TEXT" if kind is TextMessage else "BINARY"
+                        logger.debug(
+                            "[%s] < %s %d bytes %s",
+                            self._id,
+                            opcode,
+                            len(message),
+                            _preview(message),
+                        )
+                elif kind is Pong:
+                    if debug:
+                        logger.debug("[%s] < PONG %s", self._id, _preview(event.payload))  # type: ignore[union-attr]
+                    tracker.acknowledge(event.payload)  # type: ignore[union-attr]
+                elif debug:
+                    _log_event(self._id, event)
+        writer = self._writer
+        # The peer answered: the next message may be written by its sender (see _writer).
+        writer.may_write_through = self._io is not None
+        queued = protocol.bytes_to_send
+        if queued:
+            # Answers queued by the core (pongs, close replies): counted, so that a peer
+            # that sends pings and never reads stops being read (see _reader).
+            if queued > owed:
+                writer.unanswered += queued - owed
+            writer.wake()
+        if protocol.state is _CLOSED:
+            self._receiving_ended()
 
     def _transport_failed(self, exc: BaseException) -> None:
         """The transport broke (or reached EOF): no more bytes in or out."""
@@ -293,7 +403,7 @@ class WebSocketConnection:
 
     async def _abort(self) -> None:
         """Close the transport at once and stop every background and helper task."""
-        if self._finished.is_set():
+        if self._state is _IO_CLOSED:
             return
         if self._protocol.state is not _CLOSED:
             self._protocol.receive_eof()
@@ -307,7 +417,7 @@ class WebSocketConnection:
             scope.cancel()
         for scope in self._helper_scopes or ():
             scope.cancel()
-        self._finished.set()
+        self._move(IOEvent.ABORT)
         logger.debug(
             "[%s] closed: code %s, reason %r",
             self._id,
@@ -340,7 +450,7 @@ class WebSocketConnection:
         """
         protocol = self._protocol
         with anyio.CancelScope(shield=True):
-            if self._finished.is_set():
+            if self._state is _IO_CLOSED:
                 await checkpoint()
                 return
             if protocol.state is _OPEN:
@@ -349,21 +459,21 @@ class WebSocketConnection:
             self._messages.discard()
             self._pings.close()
             self._writer.wake()
-            if self._closing:
+            previous = self._move(IOEvent.CLOSE)
+            if previous is _IO_CLOSING:
                 with anyio.move_on_after(self._config.close_timeout):
-                    await self._finished.wait()
+                    await self._closed_flag.wait()
                 return
-            self._closing = True
             try:
                 with anyio.move_on_after(self._config.close_timeout):
                     # Written by the writer task, or from here if it is gone (cancelled
                     # along with its task group).
                     await self._writer.flush()
-                    if self._started:
+                    if previous is _IO_OPEN:
                         await self._reader_done.wait()
-                    if not self._finished.is_set():
+                    if self._state is not _IO_CLOSED:
                         # No reader task (never started, or cancelled): finish from here.
-                        await read_until_closed(self)
+                        await read_until_closed(self._link)
             finally:
                 await self._abort()
 
@@ -385,16 +495,40 @@ class WebSocketConnection:
             Safe: a cancelled call takes no message, the next call gets it.
         """
         queue = self._messages
+        if queue:
+            # A message is waiting: still a checkpoint (cancellation point, then a
+            # shielded schedule point: the message taken is never lost).
+            await self._checkpoint_if_cancelled()
+            message = queue.get_nowait()
+            await self._cancel_shielded_checkpoint()
+            return message
         while True:
-            if queue:
-                await self._checkpoint_if_cancelled()
-                return queue.get_nowait()
             if queue.closed:
                 await checkpoint()
                 raise self._closed_error()
             # On trio, this frame awaits trio's own wait: one frame less while idle.
             parked = queue.park_trio_getter()
             await (queue.wait_for_message() if parked is None else parked)
+            if queue:
+                # The wait was the schedule point; the message is taken at once.
+                await self._checkpoint_if_cancelled()
+                return queue.get_nowait()
+
+    def get_message_nowait(self) -> str | bytes:
+        """Take the next message if one is already waiting, without yielding.
+
+        The no-wait variant of :meth:`get_message`: not a checkpoint.
+
+        Raises:
+            WouldBlock: No message is waiting yet.
+            ConnectionClosed: The connection is closed and no message is left.
+        """
+        queue = self._messages
+        if queue:
+            return queue.get_nowait()
+        if queue.closed:
+            raise self._closed_error()
+        raise WouldBlock("no message is waiting")
 
     def __aiter__(self) -> WebSocketConnection:
         return self
@@ -408,10 +542,12 @@ class WebSocketConnection:
         # get_message() inlined rather than awaited: one coroutine less per message, and
         # one frame less on the stack of a handler waiting in ``async for``.
         queue = self._messages
+        if queue:
+            await self._checkpoint_if_cancelled()
+            message = queue.get_nowait()
+            await self._cancel_shielded_checkpoint()
+            return message
         while True:
-            if queue:
-                await self._checkpoint_if_cancelled()
-                return queue.get_nowait()
             if queue.closed:
                 await checkpoint()
                 error = self._closed_error()
@@ -420,6 +556,9 @@ class WebSocketConnection:
                 raise error
             parked = queue.park_trio_getter()
             await (queue.wait_for_message() if parked is None else parked)
+            if queue:
+                await self._checkpoint_if_cancelled()
+                return queue.get_nowait()
 
     # ------------------------------------------------------------------ sending
 
@@ -439,16 +578,27 @@ class WebSocketConnection:
         error.__cause__ = self._close_cause
         return error
 
-    async def _wait_to_send(self) -> None:
-        """Checkpoint; wait for room in the write buffer and for a fragmented message."""
+    async def _wait_to_send(self) -> bool:
+        """Wait for room in the write buffer and for a fragmented message to end.
+
+        A cancellation point either way; returns whether it also yielded (waited), so
+        that the caller adds the schedule point only when it did not. Raises
+        :exc:`ConnectionClosed` (after a schedule point) when sending is over.
+        """
+        yielded = False
         if self._protocol.bytes_to_send > self._high_water:
             await self._writer.wait_for_space()
+            yielded = True
         else:
             await self._checkpoint_if_cancelled()
         while self._fragmenting is not None:
             await self._fragmenting.wait()
+            yielded = True
         if self._protocol.state is not _OPEN or self._writer.stopped:
+            if not yielded:
+                await self._cancel_shielded_checkpoint()
             raise self._closed_error()
+        return yielded
 
     async def send_message(
         self,
@@ -459,8 +609,9 @@ class WebSocketConnection:
     ) -> None:
         """Send one message.
 
-        Many small messages sent in a row go out together in one write. This call yields
-        to other tasks only while the write buffer is above ``write_high_water``.
+        Many small messages sent in a row go out together in one write. Like every
+        awaited call, this is a checkpoint; it waits while the write buffer is above
+        ``write_high_water``. :meth:`send_message_nowait` never yields.
 
         Args:
             message: The message: a ``str`` is sent as text, bytes-like as binary.
@@ -480,15 +631,20 @@ class WebSocketConnection:
             Safe: if cancelled, the message was not sent (this call only waits before
             queueing it).
         """
-        await self._wait_to_send()
+        yielded = await self._wait_to_send()
         protocol = self._protocol
         if text is None:
             text = isinstance(message, str)
-        if text:
-            data = message if isinstance(message, str) else bytes(message)
-            protocol.send_text(data, compress=compress)
-        else:
-            protocol.send_binary(message, compress=compress)
+        try:
+            if text:
+                data = message if isinstance(message, str) else bytes(message)
+                protocol.send_text(data, compress=compress)
+            else:
+                protocol.send_binary(message, compress=compress)
+        except BaseException:
+            if not yielded:
+                await self._cancel_shielded_checkpoint()
+            raise
         self._writer.write_or_wake()
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
@@ -498,6 +654,8 @@ class WebSocketConnection:
                 len(message),
                 "chars" if isinstance(message, str) else "bytes",
             )
+        if not yielded:
+            await self._cancel_shielded_checkpoint()
 
     def send_message_nowait(
         self,
@@ -634,10 +792,11 @@ class WebSocketConnection:
         finally:
             self._fragmenting = None
             done.set()
+        await self._cancel_shielded_checkpoint()
 
     def _send_ping_now(self, payload: bytes | None) -> PendingPing | None:
         """Queue a ping and track it; ``None`` if the connection is closing."""
-        if self._protocol.state is not _OPEN or self._closing:
+        if self._protocol.state is not _OPEN or self._dropping:
             return None
         tracker = self._pings
         if payload is None:
@@ -671,8 +830,13 @@ class WebSocketConnection:
             Safe: the ping may have been sent, its pong is then ignored.
         """
         await self._checkpoint_if_cancelled()
-        ping = self._send_ping_now(payload)
+        try:
+            ping = self._send_ping_now(payload)
+        except BaseException:
+            await self._cancel_shielded_checkpoint()
+            raise
         if ping is None:
+            await self._cancel_shielded_checkpoint()
             raise self._closed_error()
         try:
             await ping.acknowledged.wait()
@@ -694,10 +858,13 @@ class WebSocketConnection:
             Safe: if cancelled, nothing was sent.
         """
         await self._checkpoint_if_cancelled()
-        if self._protocol.state is not _OPEN or self._writer.stopped:
-            raise self._closed_error()
-        self._protocol.send_pong(payload)
-        self._writer.wake()
+        try:
+            if self._protocol.state is not _OPEN or self._writer.stopped:
+                raise self._closed_error()
+            self._protocol.send_pong(payload)
+            self._writer.wake()
+        finally:
+            await self._cancel_shielded_checkpoint()
 
     # ------------------------------------------------------------ helper tasks
 
@@ -735,7 +902,7 @@ class WebSocketConnection:
     @property
     def closed(self) -> bool:
         """Whether the connection is closing or closed (no more messages can be sent)."""
-        return self._protocol.state is not _OPEN or self._closing
+        return self._protocol.state is not _OPEN or self._dropping
 
     @property
     def close_code(self) -> int | None:
@@ -813,6 +980,144 @@ class WebSocketConnection:
         return f"<WebSocketConnection {self._id} {side} {self._protocol.state.name}>"
 
 
+class ConnectionLink:
+    """The connection's internal interface, for its background tasks and its owner.
+
+    The reader (:class:`trio_ws._reader.ReaderHost`), the keepalive
+    (:class:`trio_ws._keepalive.KeepaliveHost`) and the client or server session that
+    built the connection hold this object, never the connection's private attributes. The
+    parts it hands out (core, queue, pings, writer, stream, transport) are fixed for the
+    connection's life; every change of state goes through a method of the connection.
+    """
+
+    __slots__ = (
+        "_ws",
+        "close_timeout",
+        "id",
+        "io",
+        "is_client",
+        "messages",
+        "pings",
+        "protocol",
+        "stream",
+        "writer",
+    )
+
+    def __init__(self, ws: WebSocketConnection) -> None:
+        self._ws = ws
+        self.id = ws._id
+        self.protocol = ws._protocol
+        self.messages = ws._messages
+        self.pings = ws._pings
+        self.writer = ws._writer
+        self.stream = ws._stream
+        self.io = ws._io
+        self.close_timeout = ws._config.close_timeout
+        self.is_client = ws.is_client
+
+    # --- the owner (client, server session)
+
+    def start(
+        self,
+        task_group: TaskGroup,
+        initial_data: bytes = b"",
+        keepalive: KeepaliveScheduler | None = None,
+    ) -> None:
+        """Start the connection's background tasks (see ``WebSocketConnection._start``)."""
+        self._ws._start(task_group, initial_data, keepalive)
+
+    def write_first(self, data: bytes) -> None:
+        """Write ``data`` before any frame: the server's 101 response."""
+        self.writer.write_first(data)
+
+    async def flush(self) -> None:
+        """Wait until everything queued is written (or writing stopped)."""
+        await self.writer.flush()
+
+    @property
+    def close_cause(self) -> BaseException | None:
+        """The transport error that closed the connection, if one did."""
+        return self._ws._close_cause
+
+    @property
+    def state(self) -> IOState:
+        """The I/O state (read-only: only the connection moves it)."""
+        return self._ws._state
+
+    async def abort(self) -> None:
+        """Close the transport at once and stop every task of the connection."""
+        await self._ws._abort()
+
+    # --- the reader
+
+    def take_initial_data(self) -> bytes:
+        """The bytes that followed the handshake (once: later calls get ``b""``)."""
+        ws = self._ws
+        data, ws._initial_data = ws._initial_data, b""
+        return data
+
+    def on_data(self, data: bytes) -> None:
+        """Feed received bytes to the core and dispatch the events they complete."""
+        self._ws._on_data(data)
+
+    async def on_transport_error(self, exc: BaseException) -> None:
+        """The transport broke or reached EOF: close the connection (1006 if no close)."""
+        ws = self._ws
+        ws._transport_failed(exc)
+        await ws._abort()
+
+    async def on_internal_error(self, exc: Exception) -> None:
+        """A bug in trio_ws or an extension: report it to receivers, fail with 1011."""
+        ws = self._ws
+        logger.exception("[%s] unexpected error in the reader task", ws._id)
+        ws._internal_error = exc
+        await ws._fail(1011, "internal error")
+
+    async def run_scoped(self, func: Callable[..., Awaitable[None]], *args: object) -> None:
+        """Run ``func(*args)`` under a cancel scope that closing the connection cancels."""
+        await self._ws._run_task(func, *args)
+
+    def reader_done(self) -> None:
+        """The reader task ended (``aclose()`` waits for it)."""
+        self._ws._reader_done.set()
+
+    @property
+    def reading_paused(self) -> bool:
+        """Whether the reader waits for room (queue or write buffer) instead of reading."""
+        return self._ws._reading_paused
+
+    @reading_paused.setter
+    def reading_paused(self, paused: bool) -> None:
+        self._ws._reading_paused = paused
+
+    # --- the keepalive
+
+    def send_keepalive_ping(self) -> PendingPing | None:
+        """Queue a keepalive ping; ``None`` if the connection is closing."""
+        return self._ws._send_ping_now(None)
+
+    async def fail(self, code: int, reason: str) -> None:
+        """Fail the connection from this side (a close frame if possible, then abort)."""
+        await self._ws._fail(code, reason)
+
+    def release_idle_memory(self) -> None:
+        """Let the extensions free what they can rebuild (see ``Extension``)."""
+        for extension in self.protocol.extensions:
+            extension.release_idle_memory()
+
+
+def open_connection(
+    stream: ByteStream, protocol: Connection, *, config: ConnectionConfig, info: ConnectionInfo
+) -> tuple[WebSocketConnection, ConnectionLink]:
+    """Build a connection for the client or the server: the connection and its link.
+
+    The owner starts it with ``link.start(...)`` and closes it with ``ws.aclose()`` or
+    ``link.abort()``.
+    """
+    ws = WebSocketConnection(stream, protocol, config=config, info=info)
+    return ws, ws._link
+
+
 class ConnectionTaskGroup:
     """Starts helper tasks that are cancelled when their connection closes.
 
@@ -832,7 +1137,7 @@ class ConnectionTaskGroup:
     async def _run(self, func: Callable[..., Awaitable[object]], args: tuple[object, ...]) -> None:
         ws = self._ws
         with anyio.CancelScope() as scope:
-            if ws._finished.is_set():
+            if ws._state is _IO_CLOSED:
                 scope.cancel()
             if ws._helper_scopes is None:
                 ws._helper_scopes = set()

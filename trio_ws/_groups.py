@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import anyio
 
+from ._private_apis import trio_nursery
 from .sansio._errors import InternalError
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -111,8 +112,8 @@ def spawner(task_group: Any) -> Callable[..., None]:
     Returns:
         ``start_soon(func, *args, name=...)``.
     """
-    nursery = getattr(task_group, "_nursery", None)
-    if nursery is not None and type(task_group).__module__ == "anyio._backends._trio":
+    nursery = trio_nursery(task_group)
+    if nursery is not None:
         start_soon: Callable[..., None] = nursery.start_soon
         return start_soon
     return cast("Callable[..., None]", task_group.start_soon)

@@ -26,7 +26,7 @@ import itertools
 import logging
 import math
 import random
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
@@ -38,9 +38,14 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskGroup
 
-    from ._connection import WebSocketConnection
-
-__all__ = ["KeepaliveEntry", "KeepaliveScheduler", "PendingPing", "PingTracker", "run_keepalive"]
+__all__ = [
+    "KeepaliveEntry",
+    "KeepaliveHost",
+    "KeepaliveScheduler",
+    "PendingPing",
+    "PingTracker",
+    "run_keepalive",
+]
 
 logger = logging.getLogger("trio_ws")
 
@@ -159,23 +164,29 @@ class PingTracker:
         self._unwritten = None
 
 
-def _pong_deadline(ws: WebSocketConnection, ping: PendingPing, timeout: float, now: float) -> float:
+class KeepaliveHost(Protocol):
+    """What the keepalive needs from its connection (``trio_ws._connection.ConnectionLink``)."""
+
+    id: str
+    pings: PingTracker
+
+    @property
+    def reading_paused(self) -> bool: ...
+    def send_keepalive_ping(self) -> PendingPing | None: ...
+    async def fail(self, code: int, reason: str) -> None: ...
+    def release_idle_memory(self) -> None: ...
+
+
+def _pong_deadline(ws: KeepaliveHost, ping: PendingPing, timeout: float, now: float) -> float:
     """When the peer's silence after ``ping`` becomes a timeout, as seen at ``now``."""
-    if ws._reading_paused:
+    if ws.reading_paused:
         # We are not reading, so the pong may be waiting in the socket.
         return now + timeout
     sent = ping.written_at if ping.written_at is not None else ping.created_at
-    return max(sent, ws._pings.last_received) + timeout
+    return max(sent, ws.pings.last_received) + timeout
 
 
-def _release_idle_memory(ws: WebSocketConnection) -> None:
-    for extension in ws._protocol.extensions:
-        extension.release_idle_memory()
-
-
-async def run_keepalive(
-    ws: WebSocketConnection, interval: float, pong_timeout: float | None
-) -> None:
+async def run_keepalive(ws: KeepaliveHost, interval: float, pong_timeout: float | None) -> None:
     """Ping every ``interval`` seconds; fail the connection if the peer shows no life
     for ``pong_timeout`` seconds after a ping.
 
@@ -183,17 +194,17 @@ async def run_keepalive(
     """
     while True:
         await anyio.sleep(interval)
-        ping = ws._send_ping_now(None)
+        ping = ws.send_keepalive_ping()
         if ping is None:
             return  # closing or closed
-        _release_idle_memory(ws)
+        ws.release_idle_memory()
         if pong_timeout is None:
             continue
         while not ping.acknowledged.is_set():
             now = anyio.current_time()
             remaining = _pong_deadline(ws, ping, pong_timeout, now) - now
             if remaining <= 0:
-                await ws._fail(1011, "keepalive ping timeout")
+                await ws.fail(1011, "keepalive ping timeout")
                 return
             with anyio.move_on_after(remaining):
                 await ping.acknowledged.wait()
@@ -201,9 +212,9 @@ async def run_keepalive(
             return
 
 
-async def _fail_on_timeout(ws: WebSocketConnection) -> None:
+async def _fail_on_timeout(ws: KeepaliveHost) -> None:
     try:
-        await ws._fail(1011, "keepalive ping timeout")
+        await ws.fail(1011, "keepalive ping timeout")
     except Exception:  # never into the scheduler's task group: the server runs it
         logger.exception("[%s] failing the connection after a keepalive timeout", ws.id)
 
@@ -213,9 +224,9 @@ class KeepaliveEntry:
 
     __slots__ = ("ping", "ws")
 
-    def __init__(self, ws: WebSocketConnection) -> None:
+    def __init__(self, ws: KeepaliveHost) -> None:
         #: ``None`` once the connection is closed (the heap may still hold the entry).
-        self.ws: WebSocketConnection | None = ws
+        self.ws: KeepaliveHost | None = ws
         #: The keepalive ping waiting for its pong; ``None`` between pings.
         self.ping: PendingPing | None = None
 
@@ -244,7 +255,11 @@ class KeepaliveScheduler:
         self._order = itertools.count()  # ties never compare entries
         self._sleep: anyio.CancelScope | None = None
 
-    def add(self, ws: WebSocketConnection) -> KeepaliveEntry:
+    def __len__(self) -> int:
+        """How many entries the heap holds (those of closed connections until they are due)."""
+        return len(self._heap)
+
+    def add(self, ws: KeepaliveHost) -> KeepaliveEntry:
         """Start the keepalive of ``ws``; clear the entry's ``ws`` to stop it."""
         entry = KeepaliveEntry(ws)
         self._push(anyio.current_time() + self._interval, entry)
@@ -280,11 +295,11 @@ class KeepaliveScheduler:
         timeout = self._timeout
         ping = entry.ping
         if ping is None:
-            ping = ws._send_ping_now(None)
+            ping = ws.send_keepalive_ping()
             if ping is None:  # closing or closed
                 entry.ws = None
                 return
-            _release_idle_memory(ws)
+            ws.release_idle_memory()
             if timeout is None:
                 self._push(now + interval, entry)
             else:

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ._private_apis import FAST_PATHS
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable
 
@@ -35,6 +37,8 @@ _trio_lowlevel: Any = None
 
 def _current_loop_kind() -> int:
     global _trio_lowlevel
+    if not FAST_PATHS:
+        return _OTHER  # the generic path: anyio events only
     module = anyio.get_cancelled_exc_class().__module__
     if module.startswith("trio"):
         if _trio_lowlevel is None:

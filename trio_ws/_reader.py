@@ -10,31 +10,28 @@ from __future__ import annotations
 
 import logging
 import ssl
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
-from .sansio import (
-    BytesMessage,
-    CloseConnection,
-    ConnectionFailed,
-    ConnectionState,
-    Ping,
-    Pong,
-    TextMessage,
-)
+from .sansio import ConnectionState
 
 if TYPE_CHECKING:
     from collections import deque
+    from collections.abc import Awaitable, Callable
 
-    from ._connection import WebSocketConnection
+    from anyio.abc import ByteStream
+
+    from ._messages import MessageQueue
     from ._transport import SocketIO
+    from ._writer import Writer
     from .sansio import Connection
 
 __all__ = [
     "LARGE_RECEIVE_SIZE",
     "RECEIVE_SIZE",
     "TRANSPORT_ERRORS",
+    "ReaderHost",
     "close_phase",
     "read_until_closed",
     "receive_size",
@@ -63,11 +60,31 @@ TRANSPORT_ERRORS = (
 )
 
 _CLOSED = ConnectionState.CLOSED
-_PREFIX = 24  # payload bytes shown in debug logs
 
 
-def _preview(data: str | bytes) -> str:
-    return repr(data[:_PREFIX]) + ("..." if len(data) > _PREFIX else "")
+class ReaderHost(Protocol):
+    """What the reader needs from its connection (``trio_ws._connection.ConnectionLink``).
+
+    The parts are fixed for the connection's life; the reader changes the connection's
+    state only through the methods.
+    """
+
+    protocol: Connection
+    messages: MessageQueue
+    writer: Writer
+    stream: ByteStream
+    io: SocketIO | None
+    close_timeout: float
+    is_client: bool
+    reading_paused: bool
+
+    def take_initial_data(self) -> bytes: ...
+    def on_data(self, data: bytes) -> None: ...
+    async def on_transport_error(self, exc: BaseException) -> None: ...
+    async def on_internal_error(self, exc: Exception) -> None: ...
+    async def abort(self) -> None: ...
+    async def run_scoped(self, func: Callable[..., Awaitable[None]], *args: object) -> None: ...
+    def reader_done(self) -> None: ...
 
 
 def receive_size(protocol: Connection) -> int:
@@ -82,103 +99,71 @@ def receive_size(protocol: Connection) -> int:
     return min(wanted, LARGE_RECEIVE_SIZE)
 
 
-def feed(ws: WebSocketConnection, data: bytes) -> None:
-    """Feed received bytes to the core and dispatch the events they complete."""
-    protocol = ws._protocol
-    tracker = ws._pings
-    if tracker.pending:
-        tracker.last_received = anyio.current_time()
-    events = protocol.receive_data(data)
-    if events:
-        queue = ws._messages
-        debug = logger.isEnabledFor(logging.DEBUG)
-        for event in events:
-            kind = type(event)
-            if kind is TextMessage or kind is BytesMessage:
-                message = event.data  # type: ignore[union-attr]
-                if not ws._closing:
-                    queue.put(message)
-                if debug:
-                    opcode = "TEXT" if kind is TextMessage else "BINARY"
-                    logger.debug(
-                        "[%s] < %s %d bytes %s", ws.id, opcode, len(message), _preview(message)
-                    )
-            elif isinstance(event, Ping):
-                if debug:
-                    logger.debug("[%s] < PING %s", ws.id, _preview(event.payload))
-            elif isinstance(event, Pong):
-                if debug:
-                    logger.debug("[%s] < PONG %s", ws.id, _preview(event.payload))
-                tracker.acknowledge(event.payload)
-            elif isinstance(event, CloseConnection):
-                logger.debug("[%s] < CLOSE code %d reason %r", ws.id, event.code, event.reason)
-            elif isinstance(event, ConnectionFailed):
-                logger.debug(
-                    "[%s] peer broke the protocol: failing with code %d (%s)",
-                    ws.id,
-                    event.code,
-                    event.reason,
-                )
-    writer = ws._writer
-    # The peer answered: the next message may be written by its sender (see _writer).
-    writer.may_write_through = ws._io is not None
-    if protocol.bytes_to_send:
-        writer.wake()  # pongs, close replies
-    if protocol.state is _CLOSED:
-        ws._receiving_ended()
-
-
-def _feed_initial_data(ws: WebSocketConnection) -> None:
-    # Taken from the connection, not kept in a frame: the reader task lives as long as it.
-    data, ws._initial_data = ws._initial_data, b""
+def _feed_initial_data(host: ReaderHost) -> None:
+    data = host.take_initial_data()
     if data:
-        feed(ws, data)
+        host.on_data(data)
 
 
-async def _wait_for_space(ws: WebSocketConnection) -> None:
-    """Wait until the message queue has room again (the reader is paused meanwhile)."""
-    ws._reading_paused = True
-    try:
-        await ws._messages.wait_for_space()
-    finally:
-        ws._reading_paused = False
+async def _wait_for_space(host: ReaderHost) -> None:
+    """Wait until the message queue has room and the answers owed to the peer are
+    written (the reader is paused meanwhile).
+
+    The second wait bounds what a peer that never reads can make us buffer: every ping it
+    sends queues a pong, and the pongs wait behind what it does not read. Only those
+    automatic answers count (``Writer.replies_over_limit``), not the application's own
+    messages, so two peers that both send a lot never wait for each other's reading.
+    While only answers wait, ``reading_paused`` stays false: the keepalive timeout keeps
+    running, since a peer that reads nothing is not alive for us either.
+    """
+    messages = host.messages
+    if messages.full:
+        host.reading_paused = True
+        try:
+            await messages.wait_for_space()
+        finally:
+            host.reading_paused = False
+    writer = host.writer
+    if writer.replies_over_limit:
+        await writer.wait_for_replies()
 
 
-async def read_until_closed(ws: WebSocketConnection) -> None:
+async def read_until_closed(ws: ReaderHost) -> None:
     """Read and dispatch until the core is closed, then close the transport.
 
     Run by the reader task, or by ``aclose()`` when the reader task is gone. Never raises
     transport errors: they close the connection (1006, cause chained).
     """
-    io = ws._io
+    io = ws.io
     if io is not None and io.waits:
         await run_socket_reader(ws, io)
         return
-    protocol = ws._protocol
-    stream = ws._stream
-    queue = ws._messages
+    protocol = ws.protocol
+    stream = ws.stream
+    queue = ws.messages
+    writer = ws.writer
+    on_data = ws.on_data
     try:
         _feed_initial_data(ws)
         if io is not None and io.protocol is not None:
             await _read_transport(ws, io)
         size = RECEIVE_SIZE
         while protocol.state is not _CLOSED:
-            if queue.full:
+            if queue.full or writer.replies_over_limit:
                 await _wait_for_space(ws)
                 continue
             data = await stream.receive(size)
-            feed(ws, data)
+            on_data(data)
             if len(data) > _SMALL_READ or size != RECEIVE_SIZE:  # as in run_socket_reader
                 size = receive_size(protocol)
             del data  # not kept while the next read waits
     except TRANSPORT_ERRORS as exc:
-        ws._transport_failed(exc)
-        await ws._abort()
+        await ws.on_transport_error(exc)
         return
     await close_phase(ws)
 
 
-async def run_socket_reader(ws: WebSocketConnection, io: SocketIO) -> None:
+async def run_socket_reader(ws: ReaderHost, io: SocketIO) -> None:
     """The reader task on a socket that trio_ws reads directly, on trio (see ``_transport``).
 
     An idle connection's reader spends its life parked here, so the whole task is this one
@@ -193,8 +178,10 @@ async def run_socket_reader(ws: WebSocketConnection, io: SocketIO) -> None:
     read, the next ``recv`` is tried at once (behind a checkpoint, for fairness). Either way
     the task yields once per read.
     """
-    protocol = ws._protocol
-    queue = ws._messages
+    protocol = ws.protocol
+    queue = ws.messages
+    writer = ws.writer
+    on_data = ws.on_data
     sock = io.raw_socket
     wait_readable = io.wait_readable
     checkpoint = io.checkpoint
@@ -204,8 +191,8 @@ async def run_socket_reader(ws: WebSocketConnection, io: SocketIO) -> None:
         try:
             _feed_initial_data(ws)
             while protocol.state is not _CLOSED:
-                if queue.full:
-                    await ws._run_task(_wait_for_space, ws)
+                if queue.full or writer.replies_over_limit:
+                    await ws.run_scoped(_wait_for_space, ws)
                     continue
                 if ready:
                     await checkpoint()
@@ -219,32 +206,30 @@ async def run_socket_reader(ws: WebSocketConnection, io: SocketIO) -> None:
                 if not received:
                     raise anyio.EndOfStream
                 ready = received == size
-                feed(ws, data)
+                on_data(data)
                 del data  # not kept while the next read waits
                 # Small reads (request/response traffic) keep the usual size without asking
                 # the core; after a large read, the core says whether a large frame arrives.
                 if received > _SMALL_READ or size != RECEIVE_SIZE:
                     size = receive_size(protocol)
         except TRANSPORT_ERRORS as exc:
-            ws._transport_failed(exc)
-            await ws._abort()
+            await ws.on_transport_error(exc)
             return
         except io.closed_error as exc:
             # trio's error for a socket closed during the wait: reported as anyio's
             # stream reports it.
             error = anyio.ClosedResourceError()
             error.__cause__ = exc
-            ws._transport_failed(error)
-            await ws._abort()
+            await ws.on_transport_error(error)
             return
         await close_phase(ws)
     except Exception as exc:
-        await _internal_failure(ws, exc)
+        await ws.on_internal_error(exc)
     finally:
-        ws._reader_done.set()
+        ws.reader_done()
 
 
-async def _read_transport(ws: WebSocketConnection, io: SocketIO) -> None:
+async def _read_transport(ws: ReaderHost, io: SocketIO) -> None:
     """The receive loop on anyio's asyncio socket stream, reading its protocol's queue.
 
     ``SocketStream.receive`` resumes the transport's reading before each wait and pauses it
@@ -255,8 +240,10 @@ async def _read_transport(ws: WebSocketConnection, io: SocketIO) -> None:
     is empty and the protocol's event is set (end of stream, error, closed stream), the
     loop returns: ``stream.receive`` then raises the matching error.
     """
-    protocol = ws._protocol
-    queue = ws._messages
+    protocol = ws.protocol
+    queue = ws.messages
+    writer = ws.writer
+    on_data = ws.on_data
     stream_protocol = io.protocol
     transport = io.transport
     chunks: deque[bytes] = stream_protocol.read_queue
@@ -264,7 +251,7 @@ async def _read_transport(ws: WebSocketConnection, io: SocketIO) -> None:
     transport.resume_reading()
     try:
         while protocol.state is not _CLOSED:
-            if queue.full:
+            if queue.full or writer.replies_over_limit:
                 transport.pause_reading()
                 await _wait_for_space(ws)
                 transport.resume_reading()
@@ -279,46 +266,38 @@ async def _read_transport(ws: WebSocketConnection, io: SocketIO) -> None:
                 if not chunks:
                     return
             if len(chunks) == 1:
-                feed(ws, chunks.popleft())
+                on_data(chunks.popleft())
             elif protocol.bytes_wanted > RECEIVE_SIZE:
                 # A large frame is arriving: its pieces need no join (the core keeps them).
                 while chunks:
-                    feed(ws, chunks.popleft())
+                    on_data(chunks.popleft())
             else:
                 data = b"".join(chunks)
                 chunks.clear()
-                feed(ws, data)
+                on_data(data)
                 del data  # not kept while the next read waits
     finally:
         transport.pause_reading()
 
 
-async def close_phase(ws: WebSocketConnection) -> None:
+async def close_phase(ws: ReaderHost) -> None:
     """After the close handshake (or a failure): flush, then close the transport.
 
     The server closes TCP at once; the client first waits for the server to close it
     (RFC 6455 section 7.1.1). Both waits are bounded by ``close_timeout``.
     """
-    with anyio.move_on_after(ws._config.close_timeout):
-        await ws._writer.flush()
-        if ws.is_client and not ws._writer.stopped:
+    with anyio.move_on_after(ws.close_timeout):
+        await ws.writer.flush()
+        if ws.is_client and not ws.writer.stopped:
             try:
                 while True:
-                    await ws._stream.receive(RECEIVE_SIZE)
+                    await ws.stream.receive(RECEIVE_SIZE)
             except TRANSPORT_ERRORS:
                 pass
-    await ws._abort()
+    await ws.abort()
 
 
-async def _internal_failure(ws: WebSocketConnection, exc: Exception) -> None:
-    # A bug in trio_ws or in an extension: keep it for get_message() to report, and tell
-    # the peer we failed rather than leaving it hanging.
-    logger.exception("[%s] unexpected error in the reader task", ws.id)
-    ws._internal_error = exc
-    await ws._fail(1011, "internal error")
-
-
-async def run_reader(ws: WebSocketConnection) -> None:
+async def run_reader(ws: ReaderHost) -> None:
     """The reader task on any other stream (under a cancel scope of the connection's).
 
     Never raises (except cancellation).
@@ -326,6 +305,6 @@ async def run_reader(ws: WebSocketConnection) -> None:
     try:
         await read_until_closed(ws)
     except Exception as exc:
-        await _internal_failure(ws, exc)
+        await ws.on_internal_error(exc)
     finally:
-        ws._reader_done.set()
+        ws.reader_done()

@@ -13,7 +13,7 @@ With ``allow_plain_http=True``, plain HTTP ``GET``/``HEAD`` requests (no ``Upgra
 reach the handler too, with ``is_websocket`` false; they can only be rejected (a health
 check's 200, a redirect...).
 
-:class:`_Session` drives one accepted connection for the server: TLS and the request
+:class:`Session` drives one accepted connection for the server: TLS and the request
 (bounded by ``open_timeout``), the handler, then the outcome's answer (403 when the
 handler gave none, 426 for a plain HTTP request it left unanswered, 500 when it crashed
 first, 503 during shutdown) or close code (1000, 1011, 1001 during shutdown).
@@ -25,14 +25,14 @@ import enum
 import itertools
 import logging
 from http.cookies import CookieError, SimpleCookie
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any, Protocol, final
 from urllib.parse import parse_qsl
 
 import anyio
 from anyio.abc import SocketAttribute
 from anyio.streams.tls import TLSAttribute, TLSStream
 
-from ._connection import Address, ConnectionInfo, WebSocketConnection
+from ._connection import Address, ConnectionInfo, open_connection
 from .sansio import Connection, Role
 from .sansio._errors import (
     ConnectionClosed,
@@ -44,16 +44,18 @@ from .sansio._handshake import ServerHandshake
 from .sansio._headers import Headers
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    import ssl
+    from collections.abc import Awaitable, Callable, Sequence
 
     from anyio.abc import ByteStream, TaskGroup
 
     from ._config import ConnectionConfig
+    from ._connection import ConnectionLink, WebSocketConnection
     from ._keepalive import KeepaliveScheduler
-    from ._server import WebSocketServer
+    from .sansio import ServerExtensionFactory
     from .sansio._handshake import HeaderInput, Request
 
-__all__ = ["WebSocketRequest"]
+__all__ = ["Session", "SessionHost", "WebSocketRequest", "format_address"]
 
 logger = logging.getLogger("trio_ws.server")
 
@@ -128,6 +130,7 @@ class WebSocketRequest:
         self._keepalive = keepalive
         self._answer = _Answer.PENDING
         self._connection: WebSocketConnection | None = None
+        self._link: ConnectionLink | None = None  # the connection's, for the session
         self.method: str = request.method
         self.is_websocket: bool = request.is_websocket
         self.path: str = request.path
@@ -251,25 +254,27 @@ class WebSocketRequest:
             local_address=self.local_address,
             remote_address=self.remote_address,
         )
-        connection = WebSocketConnection(self._stream, protocol, config=self._config, info=info)
+        connection, link = open_connection(self._stream, protocol, config=self._config, info=info)
         # Listed (through self.connection) before the 101 leaves: once the client sees the
         # 101, server.connections has it. The connection's writer sends the 101 first, so
         # a close from the shutdown can only follow it.
         self._connection = connection
-        connection._writer.write_first(response)
-        connection._start(
-            self._task_group, initial_data=handshake.extra_data, keepalive=self._keepalive
-        )
+        self._link = link
+        link.write_first(response)
+        link.start(self._task_group, initial_data=handshake.extra_data, keepalive=self._keepalive)
         with (
             anyio.CancelScope(shield=True),
             anyio.move_on_after(self._config.close_timeout) as writing,
         ):
-            await connection._writer.flush()
-        cause = connection._close_cause  # set when writing failed
-        if writing.cancelled_caught or (connection._writer.stopped and cause is not None):
+            await link.flush()
+        # The 101 was written unless the write was cut short or failed; a client that
+        # goes away right after it gets a connection that is closed already (1006).
+        cause = link.close_cause
+        if writing.cancelled_caught or not link.writer.has_written:
             with anyio.CancelScope(shield=True):
-                await connection._abort()
+                await link.abort()
             self._connection = None
+            self._link = None
             self._answer = _Answer.REJECTED
             if writing.cancelled_caught:
                 raise ConnectionClosedError(1006, "the client does not read")
@@ -364,12 +369,49 @@ def format_address(address: Any) -> str:
     return "unknown peer"
 
 
-class _Session:
+class SessionSettings(Protocol):
+    """The server options a session reads (``trio_ws._server``'s validated settings)."""
+
+    @property
+    def config(self) -> ConnectionConfig: ...
+    @property
+    def extensions(self) -> Sequence[ServerExtensionFactory]: ...
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None: ...
+    @property
+    def max_request_size(self) -> int: ...
+    @property
+    def allow_plain_http(self) -> bool: ...
+
+
+class SessionHost(Protocol):
+    """What a session needs from its server (``trio_ws._server.ServerPort``)."""
+
+    @property
+    def handler(self) -> Callable[[WebSocketRequest], Awaitable[object]]: ...
+    @property
+    def settings(self) -> SessionSettings: ...
+
+    @property
+    def closing(self) -> bool: ...
+    @property
+    def connection_tasks(self) -> TaskGroup | None: ...
+    @property
+    def keepalive(self) -> KeepaliveScheduler | None: ...
+    def session_started(self, session: Session) -> None: ...
+    def session_ended(self, session: Session) -> None: ...
+    def take_slot(self) -> bool: ...
+    def release_slot(self) -> None: ...
+    def handler_started(self, task_id: int) -> None: ...
+    def handler_ended(self, task_id: int) -> None: ...
+
+
+class Session:
     """One accepted transport connection of a server, from ``accept()`` until it is closed.
 
     The session's task runs the handshake and then the handler; the connection's
     background tasks (the reader, the writer when needed) run in the server's task group
-    (``server._connection_tasks``), not in a task group of the session's own, and end when
+    (``server.connection_tasks``), not in a task group of the session's own, and end when
     the session closes the connection.
     """
 
@@ -386,7 +428,7 @@ class _Session:
         "stream",
     )
 
-    def __init__(self, server: WebSocketServer, stream: ByteStream) -> None:
+    def __init__(self, server: SessionHost, stream: ByteStream) -> None:
         # The peer's address is added by run(): reading it may fail (a peer gone already).
         self.id = f"conn#{next(_session_ids)}"
         self.server = server
@@ -430,7 +472,7 @@ class _Session:
             remote = None
         self.id = f"{self.id} {format_address(remote)}"
         del remote  # this frame lasts as long as the connection
-        server._sessions.add(self)
+        server.session_started(self)
         try:
             with self.scope:
                 # Few frames stay on the stack while the handler runs (they cost memory
@@ -440,7 +482,7 @@ class _Session:
                     try:
                         await self._run_handler(request)
                     finally:
-                        server._release_slot()
+                        server.release_slot()
         except Exception:
             # Handler errors are caught closer to the handler; this is a bug in trio_ws.
             logger.exception("%s: internal error", self.id)
@@ -452,7 +494,7 @@ class _Session:
             finally:
                 with anyio.CancelScope(shield=True):
                     await anyio.aclose_forcefully(self.stream)
-                server._session_ended(self)
+                server.session_ended(self)
 
     async def _refuse_unread(self) -> None:
         """Answer 503 to a client whose request was not (completely) read."""
@@ -463,7 +505,7 @@ class _Session:
             % (len(_SHUTDOWN_BODY), _SHUTDOWN_BODY)
         )
         await _send_and_close(
-            self.stream, response, within=self.server._settings.config.close_timeout
+            self.stream, response, within=self.server.settings.config.close_timeout
         )
 
     async def _open(self) -> WebSocketRequest | None:
@@ -473,7 +515,7 @@ class _Session:
         but close the stream. Otherwise a slot of ``max_connections`` is taken.
         """
         server = self.server
-        settings = server._settings
+        settings = server.settings
         if server.closing:
             # Accepted just before the listeners stopped: tell the client at once.
             self.reading = settings.ssl_context is None
@@ -505,13 +547,13 @@ class _Session:
         if request is None:
             logger.debug("%s: closed by the client before its request was complete", self.id)
             return None
-        if not server._take_slot():
+        if not server.take_slot():
             logger.debug("%s: over max_connections, answering 503", self.id)
             response = handshake.reject(503, headers=[_TEXT_PLAIN], body=_BUSY_BODY)
             await _send_and_close(self.stream, response, within=settings.config.close_timeout)
             return None
         stream = self.stream
-        task_group = server._connection_tasks
+        task_group = server.connection_tasks
         assert task_group is not None  # set before any session starts
         # The handshake (and its h11 connection) is kept by the request until it is
         # answered, and by nothing else: this frame is gone once the handler runs.
@@ -525,15 +567,15 @@ class _Session:
             local_address=stream.extra(SocketAttribute.local_address, None),
             is_secure=stream.extra(TLSAttribute.ssl_object, None) is not None,
             session_id=self.id,
-            keepalive=server._keepalive,
+            keepalive=server.keepalive,
         )
 
     async def _read_request(self, handshake: ServerHandshake) -> Request | None:
-        if self.server._settings.ssl_context is not None:
+        if self.server.settings.ssl_context is not None:
             self.stream = await TLSStream.wrap(
                 self.stream,
                 server_side=True,
-                ssl_context=self.server._settings.ssl_context,
+                ssl_context=self.server.settings.ssl_context,
                 # Clients commonly close without close_notify; that is not an error here.
                 standard_compatible=False,
             )
@@ -552,9 +594,9 @@ class _Session:
         server = self.server
         self.request = request
         task_id = anyio.get_current_task().id
-        server._handler_tasks.add(task_id)
+        server.handler_started(task_id)
         try:
-            await server._handler(request)
+            await server.handler(request)
         except ConnectionClosed as exc:
             # The handler let the peer's close (or the shutdown's 1001) propagate: normal.
             logger.debug("%s: handler ended by the closed connection: %s", self.id, exc)
@@ -571,17 +613,17 @@ class _Session:
                 exc_info=exc,
             )
         finally:
-            server._handler_tasks.discard(task_id)
+            server.handler_ended(task_id)
             try:
                 with self._cleanup():
                     await self._finish(request)
             finally:
                 # The reader, the writer and their scopes end with the connection, even
                 # when the close above was cut short (aborted, or a bug).
-                connection = request.connection
-                if connection is not None:
+                link = request._link
+                if link is not None:
                     with anyio.CancelScope(shield=True):
-                        await connection._abort()
+                        await link.abort()
 
     async def _finish(self, request: WebSocketRequest) -> None:
         """Give the handshake its final answer or close the connection, as the outcome says."""

@@ -34,38 +34,26 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, final
+from typing import TYPE_CHECKING, Any, TypeAlias, final
 
 import anyio
 import anyio.abc
 from anyio.abc import SocketAttribute
 from anyio.streams.stapled import MultiListener
 
-from ._compression import Compression, server_factories
-from ._config import (
-    DEFAULT_CLOSE_TIMEOUT,
-    DEFAULT_MAX_MESSAGE_SIZE,
-    DEFAULT_MAX_QUEUE,
-    DEFAULT_OPEN_TIMEOUT,
-    DEFAULT_PING_INTERVAL,
-    DEFAULT_PING_TIMEOUT,
-    DEFAULT_WRITE_HIGH_WATER,
-    ConnectionConfig,
-    ConnectionOptions,
-    connection_config,
-)
+from ._compression import server_factories
+from ._config import ConnectionConfig, ServerOptions, resolve_options, with_options
 from ._groups import open_task_group, raise_unwrapped, spawner
 from ._keepalive import KeepaliveScheduler
-from ._request import WebSocketRequest, _Session, format_address
+from ._request import Session, WebSocketRequest, format_address
 from ._streams import as_byte_stream
-from .sansio._handshake import DEFAULT_MAX_REQUEST_SIZE
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
 if TYPE_CHECKING:
     import ssl
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     import trio
     from anyio.abc import TaskGroup, TaskStatus
@@ -98,24 +86,6 @@ _ACCEPT_RETRY_DELAY = 0.1
 _ACCEPT_SKIP_ERRNOS = frozenset({errno.ECONNABORTED, errno.EPROTO})
 
 
-class ServerOptions(ConnectionOptions, total=False):
-    """The keyword options every server function accepts (``**options``).
-
-    Each one is described in :func:`serve_websocket`, which spells them all out; the
-    connection options come from :class:`~trio_ws.ConnectionOptions`. For type checkers,
-    so that a dict of options can be built and passed around::
-
-        options: ServerOptions = {"compression": None, "allow_plain_http": True}
-        await nursery.start(partial(serve_websocket, **options), handler, None, 8000)
-    """
-
-    ssl_context: ssl.SSLContext | None
-    compression: Compression | Literal["deflate"] | None
-    max_connections: int | None
-    max_request_size: int
-    allow_plain_http: bool
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Settings:
     """The server options, validated once."""
@@ -128,27 +98,31 @@ class _Settings:
     allow_plain_http: bool
 
 
-def _settings(
-    *,
-    ssl_context: ssl.SSLContext | None = None,
-    compression: Compression | Literal["deflate"] | None = "deflate",
-    max_connections: int | None = None,
-    max_request_size: int = DEFAULT_MAX_REQUEST_SIZE,
-    allow_plain_http: bool = False,
-    **connection: Unpack[ConnectionOptions],
-) -> _Settings:
-    if max_connections is not None and max_connections < 1:
-        raise ValueError(f"max_connections must be at least 1, got {max_connections!r}")
-    if max_request_size < 1:
-        raise ValueError(f"max_request_size must be positive, got {max_request_size!r}")
+def _settings(options: Mapping[str, Any]) -> _Settings:
+    config, own = resolve_options("server", options)
     return _Settings(
-        config=connection_config(connection),
-        extensions=tuple(server_factories(compression)),
-        ssl_context=ssl_context,
-        max_connections=max_connections,
-        max_request_size=max_request_size,
-        allow_plain_http=allow_plain_http,
+        config=config,
+        extensions=tuple(server_factories(own["compression"])),
+        ssl_context=own["ssl_context"],
+        max_connections=own["max_connections"],
+        max_request_size=own["max_request_size"],
+        allow_plain_http=own["allow_plain_http"],
     )
+
+
+def _backlog(backlog: int | None) -> int:
+    """The ``listen()`` backlog to ask for: ``None`` is as large as the system allows.
+
+    0xFFFF, as trio's listeners: the kernel lowers it to its own limit (``somaxconn`` on
+    Linux), and some systems keep it in 16 bits, where 65536 would wrap around to 0.
+    """
+    if backlog is None:
+        return 0xFFFF
+    if isinstance(backlog, bool) or not isinstance(backlog, int):
+        raise TypeError(f"backlog must be an int or None, not {type(backlog).__name__}")
+    if backlog < 1:
+        raise ValueError(f"backlog must be positive, got {backlog!r}")
+    return min(backlog, 0xFFFF)
 
 
 @final
@@ -170,7 +144,8 @@ class WebSocketServer:
         self._handler = handler
         self.listeners: tuple[anyio.abc.Listener[Any], ...] = tuple(listeners)
         self._settings = settings
-        self._sessions: set[_Session] = set()
+        self._sessions: set[Session] = set()
+        self._port = ServerPort(self)
         self._slots_taken = 0  # sessions running their handler (for max_connections)
         self._handler_tasks: set[int] = set()  # tasks running a handler (see aclose)
         self._closing = False
@@ -334,7 +309,7 @@ class WebSocketServer:
                 await anyio.sleep(_ACCEPT_RETRY_DELAY)
                 continue
             # The session's own run() is the task: no wrapper frame stays on its stack.
-            start_soon(_Session(self, as_byte_stream(stream)).run)
+            start_soon(Session(self._port, as_byte_stream(stream)).run)
 
     async def _close_listeners(self) -> None:
         for listener in self.listeners:
@@ -342,9 +317,9 @@ class WebSocketServer:
 
     async def _start_session(self, stream: Any) -> None:
         # For listeners that only have serve().
-        await _Session(self, as_byte_stream(stream)).run()
+        await Session(self._port, as_byte_stream(stream)).run()
 
-    def _session_ended(self, session: _Session) -> None:
+    def _session_ended(self, session: Session) -> None:
         self._sessions.discard(session)
         if self._closing and not self._sessions:
             self._idle.set()
@@ -355,9 +330,6 @@ class WebSocketServer:
             return False
         self._slots_taken += 1
         return True
-
-    def _release_slot(self) -> None:
-        self._slots_taken -= 1
 
     # --- shutdown -----------------------------------------------------------------------
 
@@ -389,33 +361,72 @@ class WebSocketServer:
         sessions.cancel_scope.cancel()
 
     @staticmethod
-    async def _going_away(session: _Session, connection: WebSocketConnection) -> None:
+    async def _going_away(session: Session, connection: WebSocketConnection) -> None:
         try:
             await connection.aclose(1001, "server shutting down")
         except Exception:  # aclose never raises by contract: this is a bug, keep going
             logger.exception("%s: closing with 1001 failed", session.id)
 
 
+class ServerPort:
+    """What a server's sessions (``trio_ws._request.Session``) need from it, by name."""
+
+    __slots__ = ("_server", "handler", "settings")
+
+    def __init__(self, server: WebSocketServer) -> None:
+        self._server = server
+        self.handler = server._handler
+        self.settings = server._settings
+
+    @property
+    def closing(self) -> bool:
+        """Whether the server stopped accepting."""
+        return self._server._closing
+
+    @property
+    def connection_tasks(self) -> TaskGroup | None:
+        """Where the connections' background tasks run (set before any session starts)."""
+        return self._server._connection_tasks
+
+    @property
+    def keepalive(self) -> KeepaliveScheduler | None:
+        """The server's keepalive scheduler, if pings are enabled."""
+        return self._server._keepalive
+
+    def session_started(self, session: Session) -> None:
+        """List ``session`` (for ``connections`` and the shutdown)."""
+        self._server._sessions.add(session)
+
+    def session_ended(self, session: Session) -> None:
+        """Unlist ``session``; the shutdown may be waiting for the last one."""
+        self._server._session_ended(session)
+
+    def take_slot(self) -> bool:
+        """Take one of ``max_connections``; ``False`` when none is free."""
+        return self._server._take_slot()
+
+    def release_slot(self) -> None:
+        """Give back a slot taken with :meth:`take_slot`."""
+        self._server._slots_taken -= 1
+
+    def handler_started(self, task_id: int) -> None:
+        """The task ``task_id`` runs a handler (``aclose()`` from it must not wait)."""
+        self._server._handler_tasks.add(task_id)
+
+    def handler_ended(self, task_id: int) -> None:
+        """The handler of task ``task_id`` ended."""
+        self._server._handler_tasks.discard(task_id)
+
+
+@with_options("server")
 async def serve_websocket(
     handler: Handler,
     host: str | None,
     port: int,
     *,
-    ssl_context: ssl.SSLContext | None = None,
-    compression: Compression | Literal["deflate"] | None = "deflate",
-    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
-    max_queue: int = DEFAULT_MAX_QUEUE,
-    write_high_water: int = DEFAULT_WRITE_HIGH_WATER,
-    ping_interval: float | None = DEFAULT_PING_INTERVAL,
-    ping_timeout: float | None = DEFAULT_PING_TIMEOUT,
-    open_timeout: float = DEFAULT_OPEN_TIMEOUT,
-    close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
-    decode_text: bool = True,
-    max_connections: int | None = None,
-    max_request_size: int = DEFAULT_MAX_REQUEST_SIZE,
-    allow_plain_http: bool = False,
-    backlog: int = 128,
+    backlog: int | None = None,
     task_status: TaskStatus[WebSocketServer] = anyio.TASK_STATUS_IGNORED,
+    **options: Unpack[ServerOptions],
 ) -> None:
     """Serve WebSocket connections on a TCP port until cancelled.
 
@@ -450,37 +461,11 @@ async def serve_websocket(
         host: The interface to bind: a name, an IPv4 or IPv6 address; ``None`` or ``""``
             for all interfaces (IPv4 and IPv6).
         port: The TCP port; 0 picks a free one (read it from ``server.port``).
-        ssl_context: A server-side TLS context to serve ``wss://``; ``None`` for plain
-            TCP. The TLS handshake counts against ``open_timeout``.
-        compression: ``"deflate"`` to accept permessage-deflate offers with the default
-            settings, a :class:`~trio_ws.Compression` to choose them, ``None`` to never
-            compress.
-        max_message_size: The largest incoming message in bytes; bigger ones close the
-            connection with 1009. ``None`` for no limit.
-        max_queue: How many received messages may wait for the handler before the
-            connection stops reading (backpressure).
-        write_high_water: How many outgoing bytes may wait before ``send_message`` waits.
-        ping_interval: Seconds between keepalive pings, ``None`` to disable.
-        ping_timeout: Seconds without a pong (or any received byte) before failing with
-            1011, ``None`` to wait forever.
-        open_timeout: Seconds a client has to complete TLS and send its whole request;
-            slower (or silent) clients are dropped. The handler's decision time is not
-            counted: bound it yourself if it may block.
-        close_timeout: Seconds allowed for a closing handshake, and for the whole
-            graceful shutdown.
-        decode_text: ``False`` to receive text messages as UTF-8 ``bytes`` (relays).
-        max_connections: At most this many connections are handled at once (handshakes
-            being decided plus open connections); above it clients get HTTP 503 right
-            after their request is read. ``None`` for no limit.
-        max_request_size: The largest request head in bytes; larger requests get HTTP 431.
-        allow_plain_http: Pass plain HTTP ``GET`` and ``HEAD`` requests (without
-            ``Upgrade: websocket``: health checks, a status page) to the handler too, as
-            requests whose ``is_websocket`` is false, for it to answer with
-            ``request.reject(200, body=...)``. Off by default: trio_ws then answers them
-            with 426 Upgrade Required itself, as it does when the handler leaves one
-            unanswered.
-        backlog: The listen backlog of the sockets.
+        backlog: The listen backlog of the sockets; ``None`` (the default) for as large
+            as the system allows, as trio's listeners do.
         task_status: For ``nursery.start``; receives the :class:`WebSocketServer`.
+        **options: The server options (:ref:`server-option-table`) and the connection options
+            (:ref:`connection-option-table`).
 
     Raises:
         OSError: Binding failed (before ``task_status.started``), or a listener failed
@@ -492,33 +477,20 @@ async def serve_websocket(
         shutdown described above, which is shielded and bounded by ``close_timeout``.
         No ``ExceptionGroup`` ever leaves this function.
     """
-    settings = _settings(
-        ssl_context=ssl_context,
-        compression=compression,
-        max_message_size=max_message_size,
-        max_queue=max_queue,
-        write_high_water=write_high_water,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-        open_timeout=open_timeout,
-        close_timeout=close_timeout,
-        decode_text=decode_text,
-        max_connections=max_connections,
-        max_request_size=max_request_size,
-        allow_plain_http=allow_plain_http,
-    )
+    settings = _settings(options)
     multi = await anyio.create_tcp_listener(
-        local_host=host or None, local_port=port, backlog=backlog
+        local_host=host or None, local_port=port, backlog=_backlog(backlog)
     )
     await WebSocketServer(handler, multi.listeners, settings)._serve(task_status)
 
 
+@with_options("server")
 async def serve_websocket_unix(
     handler: Handler,
     path: str | bytes,
     *,
     mode: int | None = None,
-    backlog: int = 128,
+    backlog: int | None = None,
     task_status: TaskStatus[WebSocketServer] = anyio.TASK_STATUS_IGNORED,
     **options: Unpack[ServerOptions],
 ) -> None:
@@ -533,18 +505,20 @@ async def serve_websocket_unix(
         path: The socket path to create (an existing socket file there is replaced).
         mode: Permissions to set on the socket file, e.g. ``0o600``; ``None`` keeps the
             umask's.
-        backlog: The listen backlog of the socket.
+        backlog: The listen backlog of the socket; ``None`` for as large as the system
+            allows.
         task_status: For ``nursery.start``; receives the :class:`WebSocketServer`.
         **options: As for :func:`serve_websocket`.
 
     Raises:
         OSError: Binding failed.
     """
-    settings = _settings(**options)
-    listener = await anyio.create_unix_listener(path, mode=mode, backlog=backlog)
+    settings = _settings(options)
+    listener = await anyio.create_unix_listener(path, mode=mode, backlog=_backlog(backlog))
     await WebSocketServer(handler, [listener], settings)._serve(task_status)
 
 
+@with_options("server")
 async def serve_websocket_listeners(
     handler: Handler,
     listeners: Iterable[anyio.abc.Listener[Any] | socket.socket | trio.abc.Listener[Any]],
@@ -573,7 +547,7 @@ async def serve_websocket_listeners(
     given = list(listeners)
     resolved: list[anyio.abc.Listener[Any]] = []
     try:
-        settings = _settings(**options)
+        settings = _settings(options)
         for listener in given:
             resolved.extend(await _as_listeners(listener))
     except BaseException:
@@ -656,6 +630,7 @@ class _TrioListener(anyio.abc.Listener[anyio.abc.ByteStream]):
         return attributes
 
 
+@with_options("server")
 async def serve_websocket_stream(
     handler: Handler,
     stream: anyio.abc.ByteStream | trio.abc.Stream,
@@ -687,12 +662,12 @@ async def serve_websocket_stream(
     """
     byte_stream = as_byte_stream(stream)
     try:
-        settings = _settings(**options)
+        settings = _settings(options)
     except BaseException:
         await anyio.aclose_forcefully(byte_stream)
         raise
     server = WebSocketServer(handler, [], settings)
-    session = _Session(server, byte_stream)
+    session = Session(server._port, byte_stream)
     # The connection's reader and writer run beside the session, as in a server.
     async with open_task_group() as server._connection_tasks:
         await session.run()

@@ -16,28 +16,37 @@ to give or no room:
 Any other stream (TLS, in-memory, user-defined) gets ``None``, and the connection uses the
 plain ``ByteStream`` calls. The fast paths are chosen by the stream's exact class, never by
 ``extra()`` (a TLS stream forwards its transport's raw socket there: writing to it would
-bypass TLS).
+bypass TLS); what that takes of anyio's private API is in ``_private_apis``, and
+``TRIO_WS_FAST_PATHS=0`` turns it off.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
 from anyio.abc import SocketAttribute
 
+from ._private_apis import (
+    asyncio_stream_parts,
+    backend_checkpoint_if_cancelled,
+    is_anyio_trio_socket_stream,
+)
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from anyio.abc import ByteStream
 
-__all__ = ["SocketIO", "loop_checkpoint_if_cancelled", "socket_io"]
-
-_ANYIO_SOCKET_STREAMS = frozenset({"SocketStream", "UNIXSocketStream"})
+__all__ = [
+    "SocketIO",
+    "loop_cancel_shielded_checkpoint",
+    "loop_checkpoint_if_cancelled",
+    "socket_io",
+]
 
 
 class SocketIO:
@@ -154,31 +163,20 @@ class SocketIO:
 def socket_io(stream: ByteStream) -> SocketIO | None:
     """The non-blocking socket access for ``stream``, or ``None`` if it has none.
 
-    Only anyio's own socket streams qualify: on trio they hold nothing but the socket, so
-    direct system calls keep the byte order; on asyncio the transport is written to
-    directly, and only while its buffer is empty.
+    Only anyio's own socket streams qualify (see ``_private_apis``): on trio they hold
+    nothing but the socket, so direct system calls keep the byte order; on asyncio the
+    transport is written to directly, and only while its buffer is empty.
     """
-    cls = type(stream)
-    if cls.__name__ not in _ANYIO_SOCKET_STREAMS:
-        return None
-    module = cls.__module__
-    if module == "anyio._backends._trio":
+    if is_anyio_trio_socket_stream(stream):
         sock = stream.extra(SocketAttribute.raw_socket, None)
         if isinstance(sock, socket.socket) and sock.gettimeout() == 0.0:
             return SocketIO(sock, None)
-    elif module == "anyio._backends._asyncio":
-        transport = getattr(stream, "_transport", None)
-        if isinstance(transport, asyncio.WriteTransport):
-            protocol = getattr(stream, "_protocol", None)
-            if not (
-                isinstance(transport, asyncio.Transport)
-                and isinstance(getattr(protocol, "read_queue", None), deque)
-                and isinstance(getattr(protocol, "read_event", None), asyncio.Event)
-                and hasattr(protocol, "is_at_eof")
-            ):
-                protocol = None
-            return SocketIO(None, transport, protocol)
-    return None
+        return None
+    parts = asyncio_stream_parts(stream)
+    if parts is None:
+        return None
+    transport, protocol = parts
+    return SocketIO(None, transport, protocol)
 
 
 def loop_checkpoint_if_cancelled() -> Callable[[], Awaitable[None]]:
@@ -196,11 +194,18 @@ def loop_checkpoint_if_cancelled() -> Callable[[], Awaitable[None]]:
         import trio
 
         return trio.lowlevel.checkpoint_if_cancelled
-    try:
-        # The backend's own method (a private anyio module): 0.6 instead of 1.0 µs a call.
-        from anyio._core._eventloop import get_async_backend
+    method = backend_checkpoint_if_cancelled()
+    return anyio.lowlevel.checkpoint_if_cancelled if method is None else method
 
-        method: Callable[[], Awaitable[None]] = get_async_backend().checkpoint_if_cancelled
-    except Exception:  # another anyio layout: the public function, which looks it up
-        return anyio.lowlevel.checkpoint_if_cancelled
-    return method
+
+def loop_cancel_shielded_checkpoint() -> Callable[[], Awaitable[None]]:
+    """``cancel_shielded_checkpoint`` of the running event loop (trio's own on trio)."""
+    try:
+        cancelled = anyio.get_cancelled_exc_class()
+    except Exception:  # no event loop running yet
+        return anyio.lowlevel.cancel_shielded_checkpoint
+    if cancelled.__module__.startswith("trio"):
+        import trio
+
+        return trio.lowlevel.cancel_shielded_checkpoint
+    return anyio.lowlevel.cancel_shielded_checkpoint

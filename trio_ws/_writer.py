@@ -81,9 +81,11 @@ class Writer:
         "_spawned",
         "_stream",
         "_wakeup",
+        "has_written",
         "may_write_through",
         "running",
         "stopped",
+        "unanswered",
         "writing",
     )
 
@@ -117,6 +119,11 @@ class Writer:
         self.stopped = False
         #: A ``stream.send`` is in flight.
         self.writing = False
+        #: Bytes of automatic answers (pongs, close replies) queued by received data since
+        #: the last write completed (counted by the connection; see replies_over_limit).
+        self.unanswered = 0
+        #: A write completed (the first one carries what :meth:`write_first` gave).
+        self.has_written = False
         #: The next message may be written by its sender (set again by the reader when
         #: bytes arrive and by the writer task when it drained the buffer).
         self.may_write_through = io is not None
@@ -176,6 +183,7 @@ class Writer:
                 self.wake()
                 return
             if not protocol.bytes_to_send:
+                self.unanswered = 0
                 return
 
     def write_first(self, data: bytes) -> None:
@@ -186,6 +194,25 @@ class Writer:
     def buffered(self) -> int:
         """How many bytes wait to be written: the core's buffer plus what is held here."""
         return len(self._preamble) + self._protocol.bytes_to_send
+
+    @property
+    def replies_over_limit(self) -> bool:
+        """Whether more than ``high_water`` bytes of automatic answers (pongs, the close
+        reply) were queued since the last write completed: the reader then waits."""
+        return self.unanswered > self._high_water and not self.stopped
+
+    async def wait_for_replies(self) -> None:
+        """Wait until a write completes (the peer reads again) or writing stopped.
+
+        Cancellation: safe; nothing is lost.
+        """
+        while self.replies_over_limit:
+            if not self.running and not self.writing:
+                await self._write_once()
+                await checkpoint()
+                continue
+            self.wake()
+            await self._wait_for_progress()
 
     @property
     def pending(self) -> bool:
@@ -242,6 +269,8 @@ class Writer:
                 await self._send_nonblocking(io, data, remaining)
             else:
                 await self._send_transport(io, data, remaining)
+            self.unanswered = 0  # the peer took what we owed it (the kernel did)
+            self.has_written = True
         except Exception as exc:  # transport errors of any kind end writing
             self.stopped = True
             self._on_error(exc)

@@ -2,8 +2,13 @@
 
 ``{trio-ws-states}`` renders the states of :class:`trio_ws.sansio.ConnectionState`, the
 transitions of ``Transition`` and the transition table ``TRANSITIONS`` of
-``trio_ws/sansio/_state.py`` at build time, so the documentation cannot drift from the code.
+``trio_ws/sansio/_state.py`` at build time, so the documentation cannot drift from the code;
+``{trio-ws-io-states}`` does the same for the I/O lifecycle of ``trio_ws/_lifecycle.py``.
 The descriptions come from the ``#:`` comments in that module.
+
+``.. trio-ws-options:: client`` (or ``server``, ``connection``) renders the option table of
+that side from ``trio_ws._config.OPTIONS``, the table every public signature is built from,
+under the label ``client-option-table`` (``server-option-table``, ``connection-option-table``).
 
 It also smooths autodoc over the package's layout:
 
@@ -26,6 +31,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from docutils import nodes
+from docutils.statemachine import StringList
 from sphinx.pycode import ModuleAnalyzer
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
@@ -34,6 +40,8 @@ if TYPE_CHECKING:
     from sphinx.application import Sphinx
 
 STATE_MODULE = "trio_ws.sansio._state"
+IO_STATE_MODULE = "trio_ws._lifecycle"
+OPTIONS_MODULE = "trio_ws._config"
 OPTIONAL_DOCS = ("conformance", "performance")
 PUBLIC_MODULES = ("trio_ws", "trio_ws.sansio", "trio_ws.testing")
 # Built by the library, never by users: their constructors' parameters are private.
@@ -97,14 +105,20 @@ class StatesDirective(SphinxDirective):
     """Render the states, the transitions and the transition table of the core."""
 
     has_content = False
+    module_name = STATE_MODULE
+    states_name = "ConnectionState"
+    events_name = "Transition"
+    table_name = "TRANSITIONS"
 
     def run(self) -> list[nodes.Node]:
-        module = importlib.import_module(STATE_MODULE)
+        module = importlib.import_module(self.module_name)
         self.env.note_dependency(module.__file__)
-        docs = ModuleAnalyzer.for_module(STATE_MODULE).find_attr_docs()
-        states = list(module.ConnectionState)
-        transitions = list(module.Transition)
-        table = module.TRANSITIONS
+        docs = ModuleAnalyzer.for_module(self.module_name).find_attr_docs()
+        state_enum = getattr(module, self.states_name)
+        event_enum = getattr(module, self.events_name)
+        states = list(state_enum)
+        transitions = list(event_enum)
+        table = getattr(module, self.table_name)
 
         header = ["state \\ event", *(t.name for t in transitions)]
         cells = []
@@ -115,12 +129,65 @@ class StatesDirective(SphinxDirective):
 
         result: list[nodes.Node] = []
         result.append(nodes.rubric(text="States"))
-        result.append(_definitions(module.ConnectionState, docs))
+        result.append(_definitions(state_enum, docs))
         result.append(nodes.rubric(text="Events"))
-        result.append(_definitions(module.Transition, docs))
+        result.append(_definitions(event_enum, docs))
         result.append(nodes.rubric(text="Transition table"))
         result.append(_table(header, cells))
         return result
+
+
+class IOStatesDirective(StatesDirective):
+    """Render the I/O lifecycle of a connection (``trio_ws/_lifecycle.py``)."""
+
+    module_name = IO_STATE_MODULE
+    states_name = "IOState"
+    events_name = "IOEvent"
+    table_name = "IO_TRANSITIONS"
+
+
+class OptionsDirective(SphinxDirective):
+    """Render the option table of one side (client, server or connection options)."""
+
+    required_arguments = 1
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        module = importlib.import_module(OPTIONS_MODULE)
+        self.env.note_dependency(module.__file__)
+        side = self.arguments[0]
+        if side not in ("client", "server", "connection"):
+            raise self.error(f"unknown side {side!r}: client, server or connection")
+        label = f"{side}-option-table"
+        title = f"{side.capitalize()} options"
+        lines = [
+            # A caption, so that :ref:`client-options` has a title to link with.
+            f".. list-table:: {side.capitalize()} options",
+            "   :header-rows: 1",
+            "   :widths: 20 25 15 40",
+            "   :class: trio-ws-option-table",
+            "",
+            "   * - option",
+            "     - type",
+            "     - default",
+            "     - meaning",
+        ]
+        for name, annotation, default, doc in module.option_rows(side):
+            lines += [
+                f"   * - ``{name}``",
+                f"     - ``{annotation}``",
+                f"     - ``{default}``",
+                f"     - {doc}",
+            ]
+        container = nodes.container(ids=[label])
+        # Parsed as reST, so the descriptions' roles (:class:`...`) become links.
+        self.state.nested_parse(StringList(lines, source=OPTIONS_MODULE), 0, container)
+        # A label that :ref: finds from any page. Registered by hand: inside MyST's
+        # eval-rst block a ".. _label:" target stays in a document of its own.
+        std = self.env.get_domain("std")
+        std.anonlabels[label] = (self.env.docname, label)  # type: ignore[attr-defined]
+        std.labels[label] = (self.env.docname, label, title)  # type: ignore[attr-defined]
+        return [container]
 
 
 def _drop_missing_optional_docs(app: Sphinx, docname: str, source: list[str]) -> None:
@@ -179,6 +246,37 @@ def _hide_private_constructor(
     return None
 
 
+def _name_ignored_task_status(
+    app: Sphinx,
+    what: str,
+    name: str,
+    obj: Any,
+    options: Any,
+    signature: str | None,
+    return_annotation: str | None,
+) -> tuple[str, str | None] | None:
+    # The signatures built from the option table are values, not source text (autodoc's
+    # preserve_defaults cannot read them): name the one default whose repr is an address.
+    import anyio
+
+    ignored = repr(anyio.TASK_STATUS_IGNORED)
+    if signature and ignored in signature:
+        return signature.replace(ignored, "anyio.TASK_STATUS_IGNORED"), return_annotation
+    return None
+
+
+def _drop_options_doc(
+    app: Sphinx, what: str, name: str, obj: Any, options: Any, lines: list[str]
+) -> None:
+    # The descriptions of the options appended for help(): the pages have the tables.
+    from trio_ws._config import OPTIONS_DOC_HEADING
+
+    if getattr(obj, "__trio_ws_options__", None) and OPTIONS_DOC_HEADING in lines:
+        del lines[lines.index(OPTIONS_DOC_HEADING) :]
+        while lines and not lines[-1].strip():
+            lines.pop()
+
+
 def _protect_attribute_first_line(
     app: Sphinx, what: str, name: str, obj: Any, options: Any, lines: list[str]
 ) -> None:
@@ -193,6 +291,10 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("autodoc-process-signature", _hide_private_constructor)
     # Before napoleon's own handler (priority 500).
     app.connect("autodoc-process-docstring", _protect_attribute_first_line, priority=400)
+    app.connect("autodoc-process-docstring", _drop_options_doc, priority=400)
     app.add_directive("trio-ws-states", StatesDirective)
+    app.add_directive("trio-ws-io-states", IOStatesDirective)
+    app.add_directive("trio-ws-options", OptionsDirective)
+    app.connect("autodoc-process-signature", _name_ignored_task_status)
     app.connect("source-read", _drop_missing_optional_docs)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from .._client import open_websocket_stream
+from .._config import with_options
 from .._groups import open_task_group
 from .._server import serve_websocket_stream
 from ..sansio._errors import ConnectionClosed
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["open_websocket_in_memory"]
 
 
+@with_options("client")
 @asynccontextmanager
 async def open_websocket_in_memory(
     handler: Handler,

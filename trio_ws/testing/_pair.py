@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from .._config import ConnectionConfig
-from .._connection import ConnectionInfo, WebSocketConnection
+from .._connection import ConnectionInfo, ConnectionLink, WebSocketConnection, open_connection
 from .._groups import open_task_group
 from ..sansio import Connection, Role
 from ._memory import MemoryByteStream, memory_stream_pair
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from ..sansio import Extension
 
-__all__ = ["build_connection", "open_connection_pair", "open_raw_peer"]
+__all__ = ["build_connection", "build_linked", "open_connection_pair", "open_raw_peer"]
 
 
 @asynccontextmanager
@@ -39,10 +39,14 @@ async def open_connection_pair(
     server_config = server_config or ConnectionConfig(ping_interval=None)
     client_stream, server_stream = memory_stream_pair(capacity)
     async with open_task_group() as task_group:
-        client = build_connection(client_stream, Role.CLIENT, client_config, client_extensions)
-        server = build_connection(server_stream, Role.SERVER, server_config, server_extensions)
-        client._start(task_group)
-        server._start(task_group)
+        client, client_link = build_linked(
+            client_stream, Role.CLIENT, client_config, client_extensions
+        )
+        server, server_link = build_linked(
+            server_stream, Role.SERVER, server_config, server_extensions
+        )
+        client_link.start(task_group)
+        server_link.start(task_group)
         try:
             yield client, server
         finally:
@@ -57,6 +61,16 @@ def build_connection(
     extensions: tuple[Extension, ...] = (),
 ) -> WebSocketConnection:
     """A connection over ``stream``, as if the handshake had negotiated ``extensions``."""
+    return build_linked(stream, role, config, extensions)[0]
+
+
+def build_linked(
+    stream: ByteStream,
+    role: Role,
+    config: ConnectionConfig,
+    extensions: tuple[Extension, ...] = (),
+) -> tuple[WebSocketConnection, ConnectionLink]:
+    """As :func:`build_connection`, with the link that starts and aborts the connection."""
     protocol = Connection(
         role,
         max_message_size=config.max_message_size,
@@ -64,7 +78,7 @@ def build_connection(
         decode_text=config.decode_text,
     )
     info = ConnectionInfo(path="/", extensions=extensions)
-    return WebSocketConnection(stream, protocol, config=config, info=info)
+    return open_connection(stream, protocol, config=config, info=info)
 
 
 @asynccontextmanager
@@ -81,9 +95,9 @@ async def open_raw_peer(
     ws_stream, peer_stream = memory_stream_pair(capacity)
     peer_role = Role.SERVER if role is Role.CLIENT else Role.CLIENT
     async with open_task_group() as task_group:
-        ws = build_connection(ws_stream, role, config)
-        ws._start(task_group)
+        ws, link = build_linked(ws_stream, role, config)
+        link.start(task_group)
         try:
             yield ws, Connection(peer_role, max_message_size=None), peer_stream
         finally:
-            await ws._abort()
+            await link.abort()
