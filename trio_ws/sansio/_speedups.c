@@ -62,7 +62,7 @@ static PyObject *
 masked_bytes(PyObject *data, PyObject *mask_key)
 {
     Py_buffer data_view, key_view;
-    PyObject *result = NULL;
+    PyObject *result = NULL, *contiguous = NULL;
 
     if (PyObject_GetBuffer(mask_key, &key_view, PyBUF_SIMPLE) < 0) {
         return NULL;
@@ -72,7 +72,19 @@ masked_bytes(PyObject *data, PyObject *mask_key)
         goto release_key;
     }
     if (PyObject_GetBuffer(data, &data_view, PyBUF_SIMPLE) < 0) {
-        goto release_key;
+        /* A strided memoryview has no simple buffer: mask a contiguous copy of it, as the
+           pure-Python version (int.from_bytes) does. */
+        if (!PyMemoryView_Check(data) || !PyErr_ExceptionMatches(PyExc_BufferError)) {
+            goto release_key;
+        }
+        PyErr_Clear();
+        contiguous = PyBytes_FromObject(data);
+        if (contiguous == NULL) {
+            goto release_key;
+        }
+        if (PyObject_GetBuffer(contiguous, &data_view, PyBUF_SIMPLE) < 0) {
+            goto release_key;
+        }
     }
     result = PyBytes_FromStringAndSize(NULL, data_view.len);
     if (result != NULL) {
@@ -94,12 +106,14 @@ masked_bytes(PyObject *data, PyObject *mask_key)
     PyBuffer_Release(&data_view);
 release_key:
     PyBuffer_Release(&key_view);
+    Py_XDECREF(contiguous);
     return result;
 }
 
 static PyObject *
 speedups_apply_mask(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
+    (void)module;
     if (nargs != 2) {
         PyErr_Format(PyExc_TypeError, "apply_mask() takes 2 arguments (%zd given)", nargs);
         return NULL;
@@ -112,6 +126,7 @@ speedups_mask_parts(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     PyObject *masked, *parts;
 
+    (void)module;
     if (nargs != 2) {
         PyErr_Format(PyExc_TypeError, "mask_parts() takes 2 arguments (%zd given)", nargs);
         return NULL;
