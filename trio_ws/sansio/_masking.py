@@ -44,7 +44,7 @@ def _chunk_key(mask_key: bytes) -> int:
     return int.from_bytes(mask_key * (MASK_CHUNK >> 2), "little")
 
 
-def py_mask_parts(data: Buffer, mask_key: bytes) -> list[bytes]:
+def py_mask_parts(data: Buffer, mask_key: bytes | bytearray) -> list[bytes]:
     """``data`` masked with ``mask_key``, as a list of pieces (to join, or to write as is)."""
     from_bytes = int.from_bytes
     size = len(data)
@@ -66,7 +66,7 @@ def py_mask_parts(data: Buffer, mask_key: bytes) -> list[bytes]:
     return parts
 
 
-def py_apply_mask(data: Buffer, mask_key: bytes) -> bytes:
+def py_apply_mask(data: Buffer, mask_key: bytes | bytearray) -> bytes:
     """``data`` masked with the 4-byte ``mask_key``, as one bytes object."""
     size = len(data)
     if size <= MASK_CHUNK:
@@ -89,8 +89,8 @@ def _wanted() -> bool:
 
 
 #: The kernels the core calls: the compiled ones when they load, else the pure ones.
-apply_mask: Callable[[Buffer, bytes], bytes] = py_apply_mask
-mask_parts: Callable[[Buffer, bytes], list[bytes]] = py_mask_parts
+apply_mask: Callable[[Buffer, bytes | bytearray], bytes] = py_apply_mask
+mask_parts: Callable[[Buffer, bytes | bytearray], list[bytes]] = py_mask_parts
 #: Whether the compiled masking accelerator is in use (re-exported as trio_ws.sansio.SPEEDUPS).
 SPEEDUPS = False
 
