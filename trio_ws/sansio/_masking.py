@@ -96,11 +96,11 @@ SPEEDUPS = False
 
 if _wanted():
     try:
-        from . import _speedups
+        from ._speedups import apply_mask as c_apply_mask, mask_parts as c_mask_parts
     except ImportError:
         # Not built (no compiler at install time, another interpreter, PyPy): pure Python.
         pass
     else:
-        apply_mask = _speedups.apply_mask
-        mask_parts = _speedups.mask_parts
+        apply_mask = c_apply_mask
+        mask_parts = c_mask_parts
         SPEEDUPS = True
