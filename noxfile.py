@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "tests", "tests_min", "tests_generic", "autobahn"]
+nox.options.sessions = ["lint", "tests", "tests_min", "tests_generic", "tests_pure", "autobahn"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
@@ -66,6 +66,15 @@ def tests_generic(session: nox.Session) -> None:
     over any anyio byte stream, which any change in anyio's private internals falls back to."""
     session.install("-e", ".[tests]")
     session.run("pytest", "-q", *session.posargs, env={"TRIO_WS_FAST_PATHS": "0"})
+
+
+@nox.session
+def tests_pure(session: nox.Session) -> None:
+    """The sans-IO and frame tests with the compiled masking accelerator off
+    (``TRIO_WS_NO_SPEEDUPS=1``): the pure-Python masking path every install can fall back to."""
+    session.install("-e", ".[tests]")
+    args = session.posargs or ["tests/sansio", "tests/property"]
+    session.run("pytest", "-q", *args, env={"TRIO_WS_NO_SPEEDUPS": "1"})
 
 
 @nox.session

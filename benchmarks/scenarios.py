@@ -1,4 +1,4 @@
-"""The four end-to-end scenarios of issue 6, written once for every library.
+"""The end-to-end scenarios of issue 6 (and set-up, of issue 10), written once for every library.
 
 Each scenario receives ``connect()``, an async context manager yielding ``(send, recv)``
 bound directly to the library's own methods (no wrapper on the hot path), runs on whatever
@@ -199,9 +199,50 @@ async def fan_in(
     return _result(done, times["end"] - times["start"], "msg/s")
 
 
+async def setup(
+    connect: Any, *, count: int, cap: float, connections: int = 1000, **_: Any
+) -> dict[str, Any]:
+    """``connections`` clients connecting at once, ``count`` times: handshakes per second.
+
+    Every client of a burst starts together (no gate: the server's backlog and accept loop
+    are part of what is measured); the clock runs from the burst's start until the last
+    handshake has completed. The connections are then closed (untimed) before the next
+    burst; the bursts stop early once ``cap`` seconds of opening have been timed.
+    """
+    opening = 0.0
+    done = 0
+
+    async def one(opened: list[int], all_open: anyio.Event, finish: anyio.Event) -> None:
+        async with connect():
+            opened[0] += 1
+            if opened[0] == connections:
+                opened.append(time.perf_counter_ns())
+                all_open.set()
+            await finish.wait()
+
+    mark()
+    for _ in range(count):
+        opened = [0]
+        all_open = anyio.Event()
+        finish = anyio.Event()
+        async with anyio.create_task_group() as tg:
+            start = time.perf_counter_ns()
+            for _ in range(connections):
+                tg.start_soon(one, opened, all_open, finish)
+            await all_open.wait()
+            finish.set()
+        opening += (opened[1] - start) / 1e9
+        done += connections
+        if opening > cap:
+            break
+    mark()
+    return _result(done, opening, "handshakes/s")
+
+
 SCENARIOS: dict[str, Scenario] = {
     "rtt": rtt,
     "pipelined": pipelined,
     "large": large,
     "fan-in": fan_in,
+    "setup": setup,
 }

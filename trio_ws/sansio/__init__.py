@@ -66,6 +66,7 @@ from ._headers import (
     parse_token_list as parse_token_list,
     parse_upgrade as parse_upgrade,
 )
+from ._masking import SPEEDUPS as SPEEDUPS
 from ._state import ConnectionState as ConnectionState, Role as Role
 
 __all__ = [
@@ -106,6 +107,7 @@ __all__ = [
     "Opcode",
     "apply_mask",
     "serialize_frame",
+    "SPEEDUPS",
     # connection
     "Connection",
     "ConnectionState",

@@ -35,15 +35,13 @@ from ._frames import (
     UINT64,
     CloseCode,
     Opcode,
-    apply_mask,
     first_byte,
     frame_bytes,
     frame_header,
     make_frame,
-    mask_parts,
-    rotate_mask,
     rsv_bits,
 )
+from ._masking import apply_mask as mask_bytes, mask_parts, rotate_mask
 from ._state import ConnectionState, Role, Transition, next_state
 from ._utf8 import Utf8Decoder, decode_utf8
 
@@ -145,7 +143,7 @@ class _OutgoingPayload:
         key = self._key
         if key is None:
             return piece
-        return apply_mask(piece, rotate_mask(key, pos))
+        return mask_bytes(piece, rotate_mask(key, pos))
 
     def take_all(self) -> list[bytes | memoryview]:
         """What is left of the payload, masked if need be, as pieces to join."""
@@ -576,7 +574,7 @@ class Connection:
                 self._needed = 2
                 return end
             if masked:
-                payload = apply_mask(src[start:frame_end], src[start - 4 : start])
+                payload = mask_bytes(src[start:frame_end], src[start - 4 : start])
             else:
                 payload = src[start:frame_end]
             pos = frame_end

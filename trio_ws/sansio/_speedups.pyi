@@ -1,0 +1,6 @@
+# The compiled masking accelerator (_speedups.c); trio_ws/sansio/_masking.py selects it.
+
+def apply_mask(data: bytes | bytearray | memoryview, mask_key: bytes | bytearray, /) -> bytes: ...
+def mask_parts(
+    data: bytes | bytearray | memoryview, mask_key: bytes | bytearray, /
+) -> list[bytes]: ...
