@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import nox
 
 nox.options.sessions = ["lint", "tests", "tests_min", "tests_generic", "tests_pure", "autobahn"]
@@ -11,12 +14,36 @@ nox.options.error_on_missing_interpreters = True
 SANSIO_COVERAGE = "trio_ws/sansio/*"
 
 
+#: The programs the suite drives for real, and the Debian package of each.
+SYSTEM_PROGRAMS = {"tmux": "tmux"}
+
+
+def _system_packages(session: nox.Session, programs: dict[str, str]) -> None:
+    """Install with apt-get the Debian packages of the programs that are missing.
+
+    Only where that is possible (root and apt-get, as in CI); elsewhere each missing program
+    is named, and the tests that need it are skipped with the reason printed.
+    """
+    missing = sorted(
+        {package for program, package in programs.items() if not shutil.which(program)}
+    )
+    if not missing:
+        return
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {"DEBIAN_FRONTEND": "noninteractive"}
+        session.run("apt-get", "update", "-qq", external=True, env=env)
+        session.run("apt-get", "install", "-y", "-qq", *missing, external=True, env=env)
+    else:
+        session.warn(f"not installed, and cannot install them here: {' '.join(missing)}")
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """The unit and integration suite on trio and asyncio, with branch coverage.
 
     The sans-IO core must stay at 100% branch coverage.
     """
+    _system_packages(session, SYSTEM_PROGRAMS)
     session.install("-e", ".[tests]")
     session.run("coverage", "erase")
     session.run("coverage", "run", "-m", "pytest", *session.posargs)
