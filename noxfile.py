@@ -134,8 +134,8 @@ def autobahn(session: nox.Session) -> None:
     """The Autobahn Testsuite: our server and our client, on trio and on asyncio.
 
     The suite gets a virtual environment of its own, ``.autobahn-venv/``, made on first use
-    by ``setup-autobahn.sh`` from the shared conformance scripts beside the repository
-    (``../shared/conformance``, or ``$TRIO_WS_CONFORMANCE_DIR``). By default, as in CI,
+    by ``compliance/install.py`` (pinned versions from PyPI, converted to Python 3). By
+    default, as in CI,
     sections 1-10 and a subset of the slow compression sections 12 and 13 run (about five
     minutes); with ``-- full`` every case runs (20 to 30 minutes) and
     ``docs/conformance.md`` is rewritten. Other arguments go to ``compliance/run.py``

@@ -11,16 +11,17 @@ and 13 only while compression is off). Usage::
         [--no-run]
 
 The suite itself lives in a virtual environment of its own (``.autobahn-venv/`` in the
-repository, or ``$AUTOBAHN_VENV``); it is created with ``setup-autobahn.sh`` from the shared
-conformance scripts (``../shared/conformance`` beside the repository, or
-``$TRIO_WS_CONFORMANCE_DIR``) when missing. Exit status: 0 clean, 1 some case not allowed,
+repository, or ``$AUTOBAHN_VENV``), made by ``compliance/install.py`` on first use (about
+half a minute, from PyPI). Exit status: 0 clean, 1 some case not allowed,
 2 setup or run error.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import concurrent.futures
+import contextlib
 import dataclasses
 import datetime
 import fnmatch
@@ -134,47 +135,15 @@ def case_key(case_id: str) -> tuple[int, ...]:
     return tuple(int(part) for part in case_id.split("."))
 
 
-def find_conformance_dir(explicit: str | None) -> Path:
-    """Locate the shared conformance scripts, or explain where they were looked for."""
-    candidates = []
-    if explicit:
-        candidates.append(Path(explicit))
-    if os.environ.get("TRIO_WS_CONFORMANCE_DIR"):
-        candidates.append(Path(os.environ["TRIO_WS_CONFORMANCE_DIR"]))
-    candidates.append(REPO.parent / "shared" / "conformance")
+def ensure_venv(venv: Path) -> None:
+    """Install the suite into ``venv`` with ``install.py`` unless it is there already."""
+    sys.path.insert(0, str(HERE))
+    import install
+
     try:
-        top = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        candidates.append(Path(top).parent / "shared" / "conformance")
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    for candidate in candidates:
-        if (candidate / "run-autobahn.sh").is_file() and (
-            candidate / "setup-autobahn.sh"
-        ).is_file():
-            return candidate.resolve()
-    looked = "\n  ".join(str(c) for c in dict.fromkeys(candidates))
-    raise SetupError(
-        "cannot find the shared Autobahn scripts (run-autobahn.sh, setup-autobahn.sh); "
-        f"looked in:\n  {looked}\n"
-        "put a copy of shared/ beside the repository, or set TRIO_WS_CONFORMANCE_DIR"
-    )
-
-
-def ensure_venv(venv: Path, conformance: Path) -> None:
-    """Install the suite into ``venv`` with the shared setup script unless it is there."""
-    if (venv / "bin" / "wstest").exists():
-        return
-    print(f"[autobahn] installing the Autobahn Testsuite into {venv}", flush=True)
-    # The script reuses a venv left half-made by an interrupted setup.
-    status = subprocess.run(["bash", str(conformance / "setup-autobahn.sh"), str(venv)]).returncode
-    if status != 0 or not (venv / "bin" / "wstest").exists():
-        raise SetupError(f"setup-autobahn.sh failed (status {status}); see its output above")
+        install.ensure(venv)
+    except install.InstallError as exc:
+        raise SetupError(f"installing the Autobahn Testsuite: {exc}") from None
 
 
 def list_cases(venv: Path, cases: str, exclude: str) -> dict[str, object]:
@@ -196,17 +165,17 @@ def free_port() -> int:
         return port
 
 
-def wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
+def wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SetupError(f"the echo server exited with status {process.returncode}")
+            raise SetupError(f"{what} exited with status {process.returncode}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
             return
         except OSError:
             time.sleep(0.1)
-    raise SetupError(f"the echo server did not listen on port {port} within {timeout}s")
+    raise SetupError(f"{what} did not listen on port {port} within {timeout}s")
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -219,33 +188,56 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def run_one(run: Run, options: argparse.Namespace, conformance: Path) -> Run:
+def write_spec(run: Run, options: argparse.Namespace, path: Path, url: str) -> None:
+    """The suite's spec file for one run (its ``-s`` argument)."""
+    split = [c.strip() for c in options.cases.split(",") if c.strip()]
+    spec: dict[str, object] = {
+        "outdir": str(run.outdir),
+        "cases": split,
+        "exclude-cases": [c.strip() for c in options.exclude.split(",") if c.strip()],
+        "exclude-agent-cases": {},
+        "options": SUITE_OPTIONS,
+    }
+    if run.role == "server":
+        spec["servers"] = [{"url": url, "agent": run.agent}]
+    else:
+        spec["url"] = url
+    path.write_text(json.dumps(spec, indent=2))
+
+
+def update_reports(port: int) -> None:
+    """Ask the fuzzing server to write its reports, as a testee's ``/updateReports`` does."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (
+        f"GET /updateReports?agent=run.py HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), 10) as sock:
+        sock.sendall(request.encode())
+        sock.settimeout(120)
+        # The server closes once the reports are written; read until then (bounded).
+        # A reset after the close frame is an end too.
+        with contextlib.suppress(ConnectionError):
+            for _ in range(1000):
+                if not sock.recv(65536):
+                    break
+
+
+def run_one(run: Run, options: argparse.Namespace) -> Run:
     """Run the suite for one role and backend; fill in ``run.results`` from its report."""
     if run.outdir.exists():
         shutil.rmtree(run.outdir)
     run.outdir.mkdir(parents=True)
-    runner = [
-        "bash",
-        str(conformance / "run-autobahn.sh"),
-        "--venv",
-        str(options.venv),
-        "--cases",
-        options.cases,
-        "--exclude",
-        options.exclude,
-        *(arg for name, value in SUITE_OPTIONS.items() for arg in ("--option", f"{name}={value}")),
-        "--outdir",
-        str(run.outdir),
-        "--timeout",
-        str(options.timeout),
-    ]
+    wstest = str(options.venv / "bin" / "wstest")
+    spec = run.outdir / "spec.json"
     testee_flags = ["--backend", run.backend]
     if not options.compression:
         testee_flags.append("--no-compression")
     port = free_port()
     log = (run.outdir / "runner.log").open("wb")
     started = time.monotonic()
-    server = None
+    server = suite = None
     try:
         if run.role == "server":
             server = subprocess.Popen(
@@ -253,20 +245,36 @@ def run_one(run: Run, options: argparse.Namespace, conformance: Path) -> Run:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-            wait_listening(port, server, 30)
-            command = [*runner, "--agent", run.agent, "client", f"ws://127.0.0.1:{port}"]
+            wait_listening(port, server, 30, "the echo server")
+            write_spec(run, options, spec, f"ws://127.0.0.1:{port}")
+            subprocess.run(
+                [wstest, "-m", "fuzzingclient", "-s", str(spec)],
+                cwd=run.outdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=options.timeout,
+            )
         else:
+            write_spec(run, options, spec, f"ws://127.0.0.1:{port}")
+            suite = subprocess.Popen(
+                [wstest, "-m", "fuzzingserver", "-s", str(spec), "--webport", "0"],
+                cwd=run.outdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            wait_listening(port, suite, 60, "the suite's fuzzing server")
             client = [sys.executable, str(HERE / "echo_client.py"), *testee_flags]
             client += ["--agent", run.agent, f"ws://127.0.0.1:{port}"]
-            command = [*runner, "server", str(port), "--", *client]
-        status = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
-        if status not in (0, 1):
-            run.error = f"run-autobahn.sh exited with status {status}"
-    except SetupError as exc:
+            subprocess.run(client, stdout=log, stderr=subprocess.STDOUT, timeout=options.timeout)
+            update_reports(port)
+    except subprocess.TimeoutExpired:
+        run.error = f"the run took longer than {options.timeout}s"
+    except (SetupError, OSError) as exc:
         run.error = str(exc)
     finally:
-        if server is not None:
-            stop(server)
+        for process in (server, suite):
+            if process is not None:
+                stop(process)
         log.close()
         run.seconds = time.monotonic() - started
     (run.outdir / RUN_INFO).write_text(json.dumps({"seconds": run.seconds, "error": run.error}))
@@ -426,6 +434,11 @@ def write_docs(
         "missing case fails the run, and so does a NON-STRICT or INFORMATIONAL result, or an",
         "unclean close, that `compliance/expectations.json` does not list with a reason.",
         "",
+        "The suite is Python 2 code on PyPI: on first use `compliance/install.py` converts",
+        "it to Python 3 and installs it into `.autobahn-venv/`, in about half a minute, with the",
+        "versions pinned in `compliance/autobahn-requirements.txt` (autobahntestsuite 25.10.1,",
+        "autobahn 26.10.2, Twisted 26.10.0). Nothing outside the repository is needed.",
+        "",
         "This page is written by `compliance/run.py` from the suite's reports.",
         "",
         f"- Date: {today}",
@@ -532,7 +545,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="judge (and write docs from) the reports of the last run instead of running",
     )
     parser.add_argument("--venv", type=Path, default=None)
-    parser.add_argument("--conformance-dir", default=None, help="the shared scripts' folder")
     parser.add_argument("--reports", type=Path, default=REPO / "autobahn-reports")
     parser.add_argument(
         "--write-docs",
@@ -566,8 +578,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
     try:
-        conformance = find_conformance_dir(options.conformance_dir)
-        ensure_venv(options.venv, conformance)
+        ensure_venv(options.venv)
         entries = load_expectations()
         version, has_deflate = package_info()
         options.compression = {"on": True, "off": False, "auto": has_deflate}[options.compression]
@@ -595,7 +606,7 @@ def main(argv: list[str] | None = None) -> int:
         runs = [load_results(run) for run in runs]
     else:
         with concurrent.futures.ThreadPoolExecutor(max(1, options.jobs)) as pool:
-            futures = [pool.submit(run_one, run, options, conformance) for run in runs]
+            futures = [pool.submit(run_one, run, options) for run in runs]
             for future in concurrent.futures.as_completed(futures):
                 run = future.result()
                 state = run.error or f"{len(run.results)} results"
