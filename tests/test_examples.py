@@ -63,3 +63,38 @@ def test_readme_example_runs() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "hello"
+
+
+def test_sync_client_example_against_echo_server() -> None:
+    server = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "echo_server.py"), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert server.stdout is not None
+        match = re.search(r"ws://[\d.]+:(\d+)/", server.stdout.readline())
+        assert match
+        client = subprocess.run(
+            [sys.executable, str(EXAMPLES / "sync_client.py"), match.group(0), "one", "two"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert client.returncode == 0, client.stderr
+        assert client.stdout.splitlines() == ["answer: one", "answer: two"]
+        refused = subprocess.run(
+            [sys.executable, str(EXAMPLES / "sync_client.py"), "ws://127.0.0.1:1/"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert refused.returncode == 1
+        assert "could not connect" in refused.stderr
+    finally:
+        server.kill()
+        server.communicate()

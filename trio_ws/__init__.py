@@ -32,6 +32,7 @@ from ._server import (
     serve_websocket_stream as serve_websocket_stream,
     serve_websocket_unix as serve_websocket_unix,
 )
+from ._sync import SyncConnection as SyncConnection, connect_sync as connect_sync
 from ._version import __version__ as __version__
 from .sansio._errors import (
     ConnectionClosed as ConnectionClosed,
@@ -75,12 +76,14 @@ __all__ = [
     "ProxyError",
     "RemoteProtocolError",
     "ServerOptions",
+    "SyncConnection",
     "WebSocketConnection",
     "WebSocketError",
     "WouldBlock",
     "WebSocketRequest",
     "WebSocketServer",
     "__version__",
+    "connect_sync",
     "connect_websocket",
     "connect_websocket_stream",
     "connect_websocket_url",
