@@ -197,6 +197,7 @@ def _every_option_changed(side: Side) -> dict[str, Any]:
         "close_timeout": 2.0,
         "decode_text": False,
         "proxy": None,  # the *_stream functions use no proxy: only accepted here
+        "max_redirects": 2,  # nor follow redirects: only accepted here
     }
     wanted = {option.name for option in options_of(side)} - {"ssl_context", "config"}
     wanted -= {"proxy_ssl_context"}

@@ -15,10 +15,12 @@ TLS: ``wss://`` URLs (or ``use_ssl=True``) verify the server with
 
 from __future__ import annotations
 
+import logging
 import ssl
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urljoin
 
 import anyio
 import anyio.abc
@@ -31,9 +33,15 @@ from ._groups import open_task_group
 from ._proxy import open_transport
 from ._reader import RECEIVE_SIZE
 from ._streams import as_byte_stream
-from ._url import parse_url
+from ._url import WebSocketURL, parse_url
 from .sansio import ClientHandshake, Connection, Headers, Role
-from .sansio._errors import HandshakeTimeout, InvalidHandshake
+from .sansio._errors import (
+    ConnectionRejected,
+    HandshakeTimeout,
+    InvalidHandshake,
+    InvalidURL,
+    RedirectError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping, Sequence
@@ -54,6 +62,12 @@ __all__ = [
     "open_websocket_url",
 ]
 
+logger = logging.getLogger("trio_ws.client")
+
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# Sent to the first origin only: a redirect to another origin must not carry them.
+_CREDENTIAL_HEADERS = frozenset({"authorization", "cookie"})
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Settings:
@@ -67,6 +81,7 @@ class _Settings:
     extensions: Sequence[ClientExtensionFactory]
     proxy: str | Literal[True] | None
     proxy_ssl_context: ssl.SSLContext | None
+    max_redirects: int
 
 
 def _settings(options: Mapping[str, Any]) -> _Settings:
@@ -80,6 +95,7 @@ def _settings(options: Mapping[str, Any]) -> _Settings:
         extensions=client_factories(own["compression"]),
         proxy=own["proxy"],
         proxy_ssl_context=own["proxy_ssl_context"],
+        max_redirects=own["max_redirects"],
     )
 
 
@@ -174,10 +190,102 @@ async def connect_websocket(
         Safe: if cancelled, nothing is left open.
     """
     settings = _settings(options)
-    ssl_context = _tls_context(use_ssl, settings.ssl_context)
-    if ssl_context is not settings.ssl_context:
+    given_context = settings.ssl_context
+    ssl_context = _tls_context(use_ssl, given_context)
+    if ssl_context is not given_context:
         settings = replace(settings, ssl_context=ssl_context)
-    return await _connect(task_group, settings, host=host, port=port, resource=resource)
+    deadline = anyio.current_time() + settings.config.open_timeout
+    url = WebSocketURL(secure=ssl_context is not None, host=host, port=port, resource=resource)
+    for redirects in range(settings.max_redirects + 1):
+        try:
+            return await _connect(
+                task_group,
+                settings,
+                host=url.host,
+                port=url.port,
+                resource=url.resource,
+                deadline=deadline,
+            )
+        except ConnectionRejected as rejected:
+            location = rejected.headers.get("Location")
+            if rejected.status_code not in _REDIRECT_STATUSES or location is None:
+                raise
+            if not settings.max_redirects:
+                raise
+            if redirects == settings.max_redirects:
+                raise RedirectError(
+                    f"more than {settings.max_redirects} redirects (max_redirects); "
+                    f"the last one to {location!r}",
+                    location=location,
+                    rejected=rejected,
+                ) from None
+            target = _redirect_target(url, location, rejected)
+            logger.info(
+                "%s redirected (HTTP %d) to %s", _url_text(url), rejected.status_code, location
+            )
+            settings = _settings_for(
+                target, settings, given_context, same_origin=_same_origin(url, target)
+            )
+            url = target
+    raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+
+def _url_text(url: WebSocketURL) -> str:
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    return f"{'wss' if url.secure else 'ws'}://{host}:{url.port}{url.resource}"
+
+
+def _same_origin(a: WebSocketURL, b: WebSocketURL) -> bool:
+    return (a.secure, a.host.lower(), a.port) == (b.secure, b.host.lower(), b.port)
+
+
+def _redirect_target(
+    url: WebSocketURL, location: str, rejected: ConnectionRejected
+) -> WebSocketURL:
+    """Where a redirect from ``url`` to ``location`` (absolute or relative) leads."""
+    absolute = urljoin(_url_text(url), location.strip())
+    # Servers behind HTTP machinery often answer with their http(s):// spelling.
+    scheme, colon, rest = absolute.partition(":")
+    scheme = {"http": "ws", "https": "wss"}.get(scheme.lower(), scheme)
+    try:
+        target = parse_url(scheme + colon + rest)
+    except InvalidURL as exc:
+        raise RedirectError(
+            f"redirected to {location!r}, which is not a WebSocket URL: {exc}",
+            location=location,
+            rejected=rejected,
+        ) from None
+    if url.secure and not target.secure:
+        raise RedirectError(
+            f"refusing a redirect from {_url_text(url)} to {location!r}: "
+            "it would send the request unencrypted",
+            location=location,
+            rejected=rejected,
+        )
+    return target
+
+
+def _settings_for(
+    target: WebSocketURL,
+    settings: _Settings,
+    given_context: ssl.SSLContext | None,
+    *,
+    same_origin: bool,
+) -> _Settings:
+    """The settings of the request to ``target``: its TLS, and no credentials to others."""
+    headers = _header_items(settings.extra_headers)
+    if not same_origin:
+        headers = [(n, v) for n, v in headers if n.lower() not in _CREDENTIAL_HEADERS]
+    if target.authorization is not None:
+        headers = [(n, v) for n, v in headers if n.lower() != "authorization"]
+        headers.append(("Authorization", target.authorization))
+    if not target.secure:
+        ssl_context = None
+    elif settings.ssl_context is not None:
+        ssl_context = settings.ssl_context
+    else:
+        ssl_context = given_context or ssl.create_default_context()
+    return replace(settings, extra_headers=headers, ssl_context=ssl_context)
 
 
 async def _connect(
@@ -188,8 +296,13 @@ async def _connect(
     port: int | None,
     resource: str,
     stream: ByteStream | None = None,
+    deadline: float | None = None,
 ) -> WebSocketConnection:
-    """Open the transport unless ``stream`` is given, run the handshake, start the tasks."""
+    """Open the transport unless ``stream`` is given, run the handshake, start the tasks.
+
+    ``deadline`` (an ``anyio.current_time()``) bounds it, ``open_timeout`` from now without
+    one: redirects share one deadline.
+    """
     config = settings.config
     ssl_context = settings.ssl_context
     handshake = ClientHandshake(
@@ -202,7 +315,9 @@ async def _connect(
         extra_headers=settings.extra_headers,
         origin=settings.origin,
     )
-    with anyio.move_on_after(config.open_timeout) as timeout_scope:
+    if deadline is None:
+        deadline = anyio.current_time() + config.open_timeout
+    with anyio.CancelScope(deadline=deadline) as timeout_scope:
         try:
             if stream is None:
                 assert port is not None

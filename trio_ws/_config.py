@@ -59,6 +59,7 @@ DEFAULT_PING_INTERVAL = 20.0
 DEFAULT_PING_TIMEOUT = 20.0
 DEFAULT_CLOSE_TIMEOUT = 10.0
 DEFAULT_OPEN_TIMEOUT = 10.0
+DEFAULT_MAX_REDIRECTS = 10
 
 #: Which functions take an option: ``"connection"`` options are the fields of
 #: :class:`ConnectionConfig`, taken by every client and server function.
@@ -83,6 +84,14 @@ def _number(*, integer: bool = False, allow_none: bool = False) -> Check:
             raise ValueError(f"{name} must be positive, got {value!r}")
 
     return check
+
+
+def _count(name: str, value: Any) -> None:
+    """A check for a count: an ``int``, zero or more."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must be zero or more, got {value!r}")
 
 
 def _instance(expected: type, *, allow_none: bool = False) -> Check:
@@ -160,6 +169,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("proxy_ssl_context", "ssl.SSLContext | None", None, _CLIENT, """
         The TLS context that verifies an ``https://`` proxy;
         ``ssl.create_default_context()`` without it.""", _ssl_context),
+    Option("max_redirects", "int", DEFAULT_MAX_REDIRECTS, _CLIENT, """
+        How many HTTP redirects (301, 302, 303, 307, 308) to follow in a row before giving
+        up with :exc:`~trio_ws.RedirectError`; ``0`` follows none (the redirect raises
+        :exc:`~trio_ws.ConnectionRejected`). Not followed by the ``*_stream`` functions.""",
+        _count),
     # The server's own options.
     Option("ssl_context", "ssl.SSLContext | None", None, _SERVER, """
         A server-side TLS context, to serve ``wss://``; ``None`` for plain TCP. The TLS
@@ -293,6 +307,7 @@ class ClientOptions(ConnectionOptions, total=False):
     compression: Compression | Literal["deflate"] | None
     proxy: str | Literal[True] | None
     proxy_ssl_context: ssl.SSLContext | None
+    max_redirects: int
     config: ConnectionConfig | None
 
 

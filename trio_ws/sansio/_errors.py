@@ -6,6 +6,7 @@ Every exception that trio_ws raises on purpose derives from :exc:`WebSocketError
     ├── HandshakeError                the opening handshake did not produce a connection
     │   ├── InvalidHandshake          a malformed request or response (status_code: the answer)
     │   ├── ConnectionRejected        the server answered with something else than 101
+    │   ├── RedirectError             a redirect the client does not follow (too many, wss -> ws)
     │   └── HandshakeTimeout          the handshake did not finish within open_timeout
     ├── ConnectionClosed              the connection is closed; carries code and reason
     │   ├── ConnectionClosedOK        ... normally (1000 or 1001, or no status code)
@@ -44,6 +45,7 @@ __all__ = [
     "LocalProtocolError",
     "ProtocolError",
     "ProxyError",
+    "RedirectError",
     "RemoteProtocolError",
     "WebSocketError",
     "WouldBlock",
@@ -104,6 +106,25 @@ class ConnectionRejected(HandshakeError):
         self.status_code = status_code
         self.headers: Headers = headers if isinstance(headers, Headers) else Headers(headers)
         self.body = body
+
+
+class RedirectError(HandshakeError):
+    """The server redirected the handshake somewhere the client will not follow.
+
+    Too many redirects in a row (the ``max_redirects`` option), a ``Location`` that is not
+    a valid WebSocket URL, or a redirect from ``wss://`` to ``ws://`` (which would send the
+    request unencrypted).
+
+    Attributes:
+        location: The ``Location`` the server answered with.
+        rejected: The redirect itself, as a :exc:`ConnectionRejected` (status, headers, body).
+    """
+
+    def __init__(self, reason: str, *, location: str, rejected: ConnectionRejected) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.location = location
+        self.rejected = rejected
 
 
 class HandshakeTimeout(HandshakeError, TimeoutError):
