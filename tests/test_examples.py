@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,61 @@ def test_sync_client_example_against_echo_server() -> None:
     finally:
         server.kill()
         server.communicate()
+
+
+def _start_echo_server(port: int = 0) -> tuple[subprocess.Popen[str], str]:
+    server = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "echo_server.py"), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert server.stdout is not None
+    match = re.search(r"ws://[\d.]+:(\d+)/", server.stdout.readline())
+    assert match, "the echo server did not start"
+    return server, match.group(0)
+
+
+def _read_until(process: subprocess.Popen[str], wanted: str, seconds: float) -> list[str]:
+    """The lines ``process`` prints until one contains ``wanted`` (bounded in time)."""
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stdout], [], [], 0.1)
+        if ready:
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line.rstrip("\n"))
+            if wanted in line:
+                return lines
+    pytest.fail(f"no {wanted!r} within {seconds} s; got {lines}")
+
+
+def test_reconnecting_client_example_comes_back_after_a_server_restart() -> None:
+    server, url = _start_echo_server()
+    port = int(url.rstrip("/").rpartition(":")[2])
+    client = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "reconnecting_client.py"), url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        first = _read_until(client, "received: hello", 20)
+        assert first[0] == "connected (attempt 1)"
+        server.kill()  # the connection drops without a close frame
+        server.communicate()
+        _read_until(client, "connection lost", 20)
+        time.sleep(0.5)  # the client retries while nothing listens
+        server, _ = _start_echo_server(port)
+        again = _read_until(client, "received: hello", 30)
+        assert any(line.startswith("connected (attempt ") for line in again)
+        assert "connected (attempt 1)" not in again
+    finally:
+        for process in (client, server):
+            process.kill()
+            process.communicate()

@@ -63,6 +63,7 @@ def test_every_client_and_server_function_takes_the_options() -> None:
     names = {name.rpartition(".")[2] for name, _ in _option_functions()}
     assert names == {
         "connect_sync",
+        "reconnecting",
         "connect_websocket",
         "connect_websocket_stream",
         "connect_websocket_url",

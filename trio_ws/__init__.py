@@ -22,6 +22,11 @@ from ._connection import (
     ConnectionTaskGroup as ConnectionTaskGroup,
     WebSocketConnection as WebSocketConnection,
 )
+from ._reconnect import (
+    Backoff as Backoff,
+    Reconnecting as Reconnecting,
+    reconnecting as reconnecting,
+)
 from ._request import WebSocketRequest as WebSocketRequest
 from ._server import (
     Handler as Handler,
@@ -56,6 +61,7 @@ from .sansio._frames import CloseCode as CloseCode
 
 __all__ = [
     "Address",
+    "Backoff",
     "ClientOptions",
     "CloseCode",
     "Compression",
@@ -76,6 +82,7 @@ __all__ = [
     "ProtocolError",
     "ProxyError",
     "RedirectError",
+    "Reconnecting",
     "RemoteProtocolError",
     "ServerOptions",
     "SyncConnection",
@@ -92,6 +99,7 @@ __all__ = [
     "open_websocket",
     "open_websocket_stream",
     "open_websocket_url",
+    "reconnecting",
     "serve_websocket",
     "serve_websocket_listeners",
     "serve_websocket_stream",
