@@ -7,7 +7,15 @@ import shutil
 
 import nox
 
-nox.options.sessions = ["lint", "tests", "tests_min", "tests_generic", "tests_pure", "autobahn"]
+nox.options.sessions = [
+    "lint",
+    "tests",
+    "tests_min",
+    "tests_generic",
+    "tests_pure",
+    "fuzz",
+    "autobahn",
+]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
@@ -105,6 +113,16 @@ def tests_pure(session: nox.Session) -> None:
 
 
 @nox.session
+def fuzz(session: nox.Session) -> None:
+    """Coverage-guided fuzzing (atheris) of the frame parser, both handshake parsers and
+    permessage-deflate, 45 s per target by default; ``-- --seconds 600 frames`` for a longer
+    run of one. A failure saves its input in ``fuzz/crashes/``. See ``fuzz/run.py``."""
+    session.install("-e", ".[fuzz]")
+    args = session.posargs or ["--seconds", "45"]
+    session.run("python", "fuzz/run.py", *args, env={"PYTHONUNBUFFERED": "1"})
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff check, ruff format --check and mypy --strict over the package and the tests."""
     session.install("-e", ".[lint,tests]")
@@ -112,7 +130,7 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", "--strict", "trio_ws")
     # The tests are typed too: they are the first users of the public types.
-    session.run("mypy", "--strict", "--explicit-package-bases", "tests")
+    session.run("mypy", "--strict", "--explicit-package-bases", "tests", "fuzz")
 
 
 @nox.session
