@@ -196,9 +196,8 @@ class Connection:
         "_mask_key_source",
         "_max_size",
         "_message_opcode",
-        "_message_parts",
+        "_message_data",
         "_message_size",
-        "_message_text",
         "_needed",
         "_outgoing",
         "_outgoing_payloads",
@@ -257,11 +256,12 @@ class Connection:
         # Checks the text of a frame still arriving, so that invalid UTF-8 fails at the
         # piece that holds it rather than when the frame is complete (Autobahn 6.4.3/4).
         self._frame_utf8: Utf8Decoder | None = None
-        # The fragmented message being received: opcode (0 = none), size, parts.
+        # The fragmented message being received: opcode (0 = none), size, and its payload
+        # so far in one buffer that each fragment extends (text too, as UTF-8): a message
+        # in a million tiny or empty fragments costs its size, not a million objects.
         self._message_opcode = 0
         self._message_size = 0
-        self._message_parts: list[bytes] | None = None
-        self._message_text: list[str] | None = None
+        self._message_data: bytearray | None = None
         # Checks a fragmented text message across its fragments (made by _start_message).
         self._utf8: Utf8Decoder | None = None
 
@@ -617,38 +617,34 @@ class Connection:
         self._message_opcode = opcode
         self._message_size = len(payload)
         if opcode == _TEXT:
+            # Checked fragment by fragment, so that invalid UTF-8 fails at once; the text
+            # itself is decoded once, from the whole message, at the end.
             self._utf8 = Utf8Decoder()
-            text = self._utf8.decode(payload)
-            if self._decode_text:
-                self._message_text = [text]
-                return
-        self._message_parts = [payload]
+            self._utf8.decode(payload)
+        self._message_data = bytearray(payload)
 
     def _continue_message(self, payload: bytes, fin: int, events: list[Event]) -> None:
-        # _start_message made the lists and the decoder (a continuation with no message being
-        # received is a protocol error, found by _parse): hence the ignores.
+        # _start_message made the buffer and the decoder (a continuation with no message
+        # being received is a protocol error, found by _parse): hence the ignores.
         self._message_size += len(payload)
         if self._message_opcode == _TEXT:
-            text = self._utf8.decode(payload, final=bool(fin))  # type: ignore[union-attr]
-            if self._decode_text:
-                self._message_text.append(text)  # type: ignore[union-attr]
-            else:
-                self._message_parts.append(payload)  # type: ignore[union-attr]
-        else:
-            self._message_parts.append(payload)  # type: ignore[union-attr]
+            self._utf8.decode(payload, final=bool(fin))  # type: ignore[union-attr]
+        data = self._message_data
+        assert data is not None  # see above
+        data += payload
         if not fin:
             return
+        whole = bytes(data)
+        self._message_data = None
         event: Event
         if self._message_opcode == _BINARY:
-            event = BytesMessage(data=b"".join(self._message_parts))  # type: ignore[arg-type]
+            event = BytesMessage(data=whole)
         elif self._decode_text:
-            event = TextMessage(data="".join(self._message_text))  # type: ignore[arg-type]
+            event = TextMessage(data=whole.decode())  # valid: the decoder checked every byte
         else:
-            event = TextMessage(data=b"".join(self._message_parts))  # type: ignore[arg-type]
+            event = TextMessage(data=whole)
         events.append(event)
         self._message_opcode = 0
-        self._message_parts = None
-        self._message_text = None
         self._utf8 = None
 
     def _receive_close(self, payload: bytes, events: list[Event]) -> None:
@@ -678,8 +674,7 @@ class Connection:
         self._frame_parts = None
         self._frame_utf8 = None
         self._message_opcode = 0
-        self._message_parts = None
-        self._message_text = None
+        self._message_data = None
         self._utf8 = None
 
     # ---------------------------------------------------------------- sending
