@@ -23,7 +23,7 @@ SANSIO_COVERAGE = "trio_ws/sansio/*"
 
 
 #: The programs the suite drives for real, and the Debian package of each.
-SYSTEM_PROGRAMS = {"tmux": "tmux"}
+SYSTEM_PROGRAMS = {"tmux": "tmux", "redis-server": "redis-server"}
 
 
 def _system_packages(session: nox.Session, programs: dict[str, str]) -> None:
@@ -52,7 +52,7 @@ def tests(session: nox.Session) -> None:
     The sans-IO core must stay at 100% branch coverage.
     """
     _system_packages(session, SYSTEM_PROGRAMS)
-    session.install("-e", ".[tests]")
+    session.install("-e", ".[tests,redis]")
     session.run("coverage", "erase")
     session.run("coverage", "run", "-m", "pytest", *session.posargs)
     session.run("coverage", "combine", success_codes=[0, 1])
@@ -89,8 +89,9 @@ def tests_min(session: nox.Session) -> None:
 
     Those minimums are claims: this session checks them. Coverage is not measured here.
     """
-    session.install("-e", ".[tests]")
-    session.install(*_lowest_pins("tests", skip=("coverage",)))
+    _system_packages(session, SYSTEM_PROGRAMS)
+    session.install("-e", ".[tests,redis]")
+    session.install(*_lowest_pins("tests", "redis", skip=("coverage",)))
     session.run("python", "-m", "pip", "list")
     session.run("pytest", "-q", *session.posargs)
 
