@@ -22,6 +22,13 @@ from ._connection import (
     ConnectionTaskGroup as ConnectionTaskGroup,
     WebSocketConnection as WebSocketConnection,
 )
+from ._hub import (
+    BaseHub as BaseHub,
+    Hub as Hub,
+    Message as Message,
+    Overflow as Overflow,
+    Subscription as Subscription,
+)
 from ._reconnect import (
     Backoff as Backoff,
     Reconnecting as Reconnecting,
@@ -54,6 +61,7 @@ from .sansio._errors import (
     ProxyError as ProxyError,
     RedirectError as RedirectError,
     RemoteProtocolError as RemoteProtocolError,
+    SubscriptionOverflow as SubscriptionOverflow,
     WebSocketError as WebSocketError,
     WouldBlock as WouldBlock,
 )
@@ -62,6 +70,7 @@ from .sansio._frames import CloseCode as CloseCode
 __all__ = [
     "Address",
     "Backoff",
+    "BaseHub",
     "ClientOptions",
     "CloseCode",
     "Compression",
@@ -75,16 +84,21 @@ __all__ = [
     "HandshakeError",
     "Handler",
     "HandshakeTimeout",
+    "Hub",
     "InternalError",
     "InvalidHandshake",
     "InvalidURL",
     "LocalProtocolError",
+    "Message",
+    "Overflow",
     "ProtocolError",
     "ProxyError",
     "RedirectError",
     "Reconnecting",
     "RemoteProtocolError",
     "ServerOptions",
+    "Subscription",
+    "SubscriptionOverflow",
     "SyncConnection",
     "WebSocketConnection",
     "WebSocketError",
