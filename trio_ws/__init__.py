@@ -6,6 +6,11 @@ decides when the connection closes. The same code runs on asyncio through anyio.
 
 from __future__ import annotations
 
+from ._broadcast import (
+    BroadcastResult as BroadcastResult,
+    SlowPolicy as SlowPolicy,
+    broadcast as broadcast,
+)
 from ._client import (
     ClientOptions as ClientOptions,
     connect_websocket as connect_websocket,
@@ -71,6 +76,7 @@ __all__ = [
     "Address",
     "Backoff",
     "BaseHub",
+    "BroadcastResult",
     "ClientOptions",
     "CloseCode",
     "Compression",
@@ -97,6 +103,7 @@ __all__ = [
     "Reconnecting",
     "RemoteProtocolError",
     "ServerOptions",
+    "SlowPolicy",
     "Subscription",
     "SubscriptionOverflow",
     "SyncConnection",
@@ -106,6 +113,7 @@ __all__ = [
     "WebSocketRequest",
     "WebSocketServer",
     "__version__",
+    "broadcast",
     "connect_sync",
     "connect_websocket",
     "connect_websocket_stream",
