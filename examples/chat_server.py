@@ -1,8 +1,10 @@
-"""A chat room: what one member says is relayed to every other member.
+"""Chat rooms on a hub of topics: what a member says reaches every member of the room.
 
-Connect with ``ws://HOST:PORT/?name=YOURNAME``. ``/healthz`` answers HTTP 200 for load
+Connect with ``ws://HOST:PORT/?name=YOURNAME&room=ROOM`` (the room defaults to ``lobby``);
+each room is a topic of a :class:`trio_ws.Hub`. ``/healthz`` answers HTTP 200 for load
 balancers, to plain HTTP (``curl http://HOST:PORT/healthz``) and WebSocket probes alike.
-Runs on trio (default) or asyncio::
+A member that falls 100 messages behind is disconnected with 1013 (try again later). Runs
+on trio (default) or asyncio::
 
     python3 examples/chat_server.py --port 8765 [--backend asyncio]
 """
@@ -16,28 +18,37 @@ import signal
 
 import anyio
 
-from trio_ws import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
+from trio_ws import (
+    BaseHub,
+    CloseCode,
+    Hub,
+    Subscription,
+    SubscriptionOverflow,
+    WebSocketConnection,
+    WebSocketRequest,
+    serve_websocket,
+)
 
 
-class ChatRoom:
-    """The members currently connected, and the handler that serves each of them."""
+class ChatServer:
+    """Serves the members of every room; the rooms are topics of ``hub``."""
 
-    def __init__(self) -> None:
-        self.members: dict[WebSocketConnection, str] = {}
+    def __init__(self, hub: BaseHub) -> None:
+        self.hub = hub
+        self.online = 0
 
-    async def broadcast(self, text: str, *, sender: WebSocketConnection | None = None) -> None:
-        for member in list(self.members):
-            if member is sender:
-                continue
-            try:
-                await member.send_message(text)
-            except ConnectionClosed:
-                pass  # that member is leaving; its own handler removes it
+    async def deliver(self, subscription: Subscription, ws: WebSocketConnection) -> None:
+        """Send the room's messages to one member, at the member's own pace."""
+        try:
+            async for text in subscription:
+                await ws.send_message(text)
+        except SubscriptionOverflow:
+            await ws.aclose(CloseCode.TRY_AGAIN_LATER, "too slow to keep up")
 
     async def handler(self, request: WebSocketRequest) -> None:
         # Look at the request before accepting it: answer health checks, demand a name.
         if request.path == "/healthz":
-            await request.reject(200, body=f"{len(self.members)} members online\n")
+            await request.reject(200, body=f"{self.online} members online\n")
             return
         if not request.is_websocket:
             return  # another plain HTTP request: trio_ws answers 426 Upgrade Required
@@ -45,29 +56,38 @@ class ChatRoom:
         if not name:
             await request.reject(400, body="add ?name=YOURNAME to the URL\n")
             return
+        topic = "room:" + (request.query_params.get("room", "").strip() or "lobby")
         ws = await request.accept()
-        self.members[ws] = name
+        self.online += 1
         try:
-            await self.broadcast(f"* {name} joined", sender=ws)
-            async for message in ws:
-                if isinstance(message, str):
-                    await self.broadcast(f"{name}: {message}", sender=ws)
+            # Subscribed before announcing: the member sees its own arrival.
+            async with (
+                self.hub.subscribe(topic, max_buffer=100, overflow="end") as subscription,
+                ws.task_group() as tasks,
+            ):
+                tasks.start_soon(self.deliver, subscription, ws)
+                await self.hub.publish(topic, f"* {name} joined")
+                async for message in ws:
+                    if isinstance(message, str):
+                        await self.hub.publish(topic, f"{name}: {message}")
         finally:
-            del self.members[ws]
-        # Reached when the member closed the connection (or the server is shutting down).
-        await self.broadcast(f"* {name} left")
+            self.online -= 1
+            # Reached when the member left (or was too slow, or the server is stopping).
+            with anyio.CancelScope(shield=True):
+                await self.hub.publish(topic, f"* {name} left")
 
 
 async def main(host: str, port: int) -> None:
-    room = ChatRoom()
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with anyio.create_task_group() as tg:
-            serve = functools.partial(serve_websocket, allow_plain_http=True)
-            server = await tg.start(serve, room.handler, host, port)
-            print(f"chat server on ws://{host}:{server.port}/?name=YOURNAME")
-            async for _ in signals:
-                tg.cancel_scope.cancel()  # members get 1001 (going away)
-                break
+    async with Hub() as hub:
+        chat = ChatServer(hub)
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with anyio.create_task_group() as tg:
+                serve = functools.partial(serve_websocket, allow_plain_http=True)
+                server = await tg.start(serve, chat.handler, host, port)
+                print(f"chat server on ws://{host}:{server.port}/?name=YOURNAME&room=lobby")
+                async for _ in signals:
+                    tg.cancel_scope.cancel()  # members get 1001 (going away)
+                    break
     print("stopped")
 
 

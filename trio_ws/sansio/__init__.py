@@ -23,6 +23,7 @@ from ._errors import (
     ProxyError as ProxyError,
     RedirectError as RedirectError,
     RemoteProtocolError as RemoteProtocolError,
+    SubscriptionOverflow as SubscriptionOverflow,
     WebSocketError as WebSocketError,
     WouldBlock as WouldBlock,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "ProxyError",
     "RedirectError",
     "RemoteProtocolError",
+    "SubscriptionOverflow",
     "WebSocketError",
     "WouldBlock",
     # events
