@@ -6,6 +6,11 @@ decides when the connection closes. The same code runs on asyncio through anyio.
 
 from __future__ import annotations
 
+from ._broadcast import (
+    BroadcastResult as BroadcastResult,
+    SlowPolicy as SlowPolicy,
+    broadcast as broadcast,
+)
 from ._client import (
     ClientOptions as ClientOptions,
     connect_websocket as connect_websocket,
@@ -21,6 +26,13 @@ from ._connection import (
     Address as Address,
     ConnectionTaskGroup as ConnectionTaskGroup,
     WebSocketConnection as WebSocketConnection,
+)
+from ._hub import (
+    BaseHub as BaseHub,
+    Hub as Hub,
+    Message as Message,
+    Overflow as Overflow,
+    Subscription as Subscription,
 )
 from ._reconnect import (
     Backoff as Backoff,
@@ -54,6 +66,7 @@ from .sansio._errors import (
     ProxyError as ProxyError,
     RedirectError as RedirectError,
     RemoteProtocolError as RemoteProtocolError,
+    SubscriptionOverflow as SubscriptionOverflow,
     WebSocketError as WebSocketError,
     WouldBlock as WouldBlock,
 )
@@ -62,6 +75,8 @@ from .sansio._frames import CloseCode as CloseCode
 __all__ = [
     "Address",
     "Backoff",
+    "BaseHub",
+    "BroadcastResult",
     "ClientOptions",
     "CloseCode",
     "Compression",
@@ -75,16 +90,22 @@ __all__ = [
     "HandshakeError",
     "Handler",
     "HandshakeTimeout",
+    "Hub",
     "InternalError",
     "InvalidHandshake",
     "InvalidURL",
     "LocalProtocolError",
+    "Message",
+    "Overflow",
     "ProtocolError",
     "ProxyError",
     "RedirectError",
     "Reconnecting",
     "RemoteProtocolError",
     "ServerOptions",
+    "SlowPolicy",
+    "Subscription",
+    "SubscriptionOverflow",
     "SyncConnection",
     "WebSocketConnection",
     "WebSocketError",
@@ -92,6 +113,7 @@ __all__ = [
     "WebSocketRequest",
     "WebSocketServer",
     "__version__",
+    "broadcast",
     "connect_sync",
     "connect_websocket",
     "connect_websocket_stream",

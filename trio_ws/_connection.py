@@ -477,6 +477,29 @@ class WebSocketConnection:
             finally:
                 await self._abort()
 
+    def close_nowait(self, code: int = 1000, reason: str = "") -> None:
+        """Start closing the connection without waiting: the no-wait variant of :meth:`aclose`.
+
+        Queues the close frame (behind what is already queued) and returns; a task in the
+        connection's task group then finishes the close handshake exactly as
+        :meth:`aclose` does (bounded by ``close_timeout``). From now on sending raises
+        :exc:`ConnectionClosed` and :attr:`closed` is true. Used by
+        :func:`trio_ws.broadcast` to close a slow consumer with 1013. Not a checkpoint; a
+        no-op if the connection is already closing.
+
+        Raises:
+            LocalProtocolError: ``code`` or ``reason`` is invalid.
+        """
+        if self._protocol.state is not _OPEN or self._dropping:
+            return
+        self._protocol.send_close(code, reason)
+        logger.debug("[%s] > CLOSE code %d reason %r (no wait)", self._id, code, reason)
+        self._writer.wake()
+        task_group = self._task_group
+        if task_group is not None and self._state is _IO_OPEN:
+            # aclose() finds the close frame queued and waits for the rest as usual.
+            spawner(task_group)(self.aclose, code, reason, name=f"trio_ws[{self._id}] close")
+
     # ---------------------------------------------------------------- receiving
 
     async def get_message(self) -> str | bytes:
@@ -712,6 +735,15 @@ class WebSocketConnection:
             raise WouldBlock("a fragmented message is being sent")
         if self._writer.buffered > self._high_water:
             raise WouldBlock("the write buffer is above its high-water mark")
+
+    @property
+    def is_sending_fragments(self) -> bool:
+        """Whether a fragmented message (:meth:`send_message_parts`) is being sent.
+
+        Meanwhile no other message can be sent: :meth:`send_message` waits and the no-wait
+        calls raise :exc:`WouldBlock`.
+        """
+        return self._fragmenting is not None
 
     @property
     def buffered_amount(self) -> int:

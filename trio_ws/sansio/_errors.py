@@ -17,6 +17,7 @@ Every exception that trio_ws raises on purpose derives from :exc:`WebSocketError
     ├── InvalidURL                    not a ws:// or wss:// URL (also a ValueError)
     ├── ProxyError                    the proxy refused or failed to open the tunnel
     ├── WouldBlock                    a ``*_nowait`` call would have had to wait
+    ├── SubscriptionOverflow          a hub subscription fell behind its buffer and ended
     └── InternalError                 a bug in trio_ws: please report it
 
 The hierarchy lives in the sans-IO core so that the core can raise its part of it without
@@ -47,6 +48,7 @@ __all__ = [
     "ProxyError",
     "RedirectError",
     "RemoteProtocolError",
+    "SubscriptionOverflow",
     "WebSocketError",
     "WouldBlock",
 ]
@@ -218,3 +220,22 @@ class WouldBlock(WebSocketError):
     its high-water mark or a fragmented message is being sent; the awaiting variant
     (:meth:`~trio_ws.WebSocketConnection.send_message`) would have waited.
     """
+
+
+class SubscriptionOverflow(WebSocketError):
+    """A hub subscription with ``overflow="end"`` fell behind: its buffer was full.
+
+    Raised by the subscription's iterator (and :meth:`~trio_ws.Subscription.receive`)
+    instead of the next message; the subscription has already left its topic. A handler
+    typically closes its connection with code 1013 (try again later)::
+
+        except trio_ws.SubscriptionOverflow:
+            await ws.aclose(1013, "too slow")
+    """
+
+    def __init__(self, topic: str, max_buffer: int) -> None:
+        super().__init__(f"the subscription to {topic!r} fell more than {max_buffer} behind")
+        #: The topic of the subscription that ended.
+        self.topic = topic
+        #: The subscription's buffer size.
+        self.max_buffer = max_buffer
