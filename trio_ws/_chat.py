@@ -4,38 +4,36 @@ One handler serves everything on one port: the page (``GET /``, a plain-JavaScri
 WebSocket client, package data in ``trio_ws/chat/index.html``), a health check
 (``GET /healthz``) and the chat itself, a WebSocket at ``/ws?name=NAME&room=ROOM``.
 
-Rooms are topics of a *hub*: an object with ``subscribe(topic)`` (an async context manager
-yielding an async iterator of messages) and ``async publish(topic, message)``. By default
-it is an in-process one; another (one shared between processes) can be passed to
-:func:`chat_handler`. Every message on the wire is a JSON object: ``{"type": "message",
-"name": ..., "text": ...}``, or ``{"type": "join" | "leave", "name": ...}``.
+Rooms are topics of a hub (:class:`~trio_ws.BaseHub`): an in-process :class:`~trio_ws.Hub`
+by default; a hub shared between processes can be passed to :func:`chat_handler`. Every
+message on the wire is a JSON object: ``{"type": "message", "name": ..., "text": ...}``,
+or ``{"type": "join" | "leave", "name": ...}``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 from importlib import resources
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import anyio
 
+from ._hub import Hub
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
-    from contextlib import AbstractAsyncContextManager
-
-    from anyio.streams.memory import MemoryObjectSendStream
 
     from ._connection import WebSocketConnection
+    from ._hub import BaseHub, Message
     from ._request import WebSocketRequest
 
-__all__ = ["ChatHub", "chat_handler", "chat_page"]
+__all__ = ["chat_handler", "chat_page"]
 
 #: Names and rooms are cut to this many characters: they are labels, not messages.
 MAX_LABEL = 40
 #: The largest chat message relayed, in characters (larger ones are dropped).
 MAX_TEXT = 4000
-#: Messages a slow reader may have waiting before it misses some.
+#: Messages a slow reader may have waiting before it misses the oldest.
 OUTBOX_SIZE = 100
 #: How long a "leave" notice may take when the server is shutting down.
 LEAVE_TIMEOUT = 1.0
@@ -43,43 +41,6 @@ LEAVE_TIMEOUT = 1.0
 _HTML = ("Content-Type", "text/html; charset=utf-8")
 _TEXT = ("Content-Type", "text/plain; charset=utf-8")
 _NO_STORE = ("Cache-Control", "no-store")
-
-
-class ChatHub(Protocol):
-    """What the chat needs of a publish/subscribe hub: rooms are its topics."""
-
-    def subscribe(self, topic: str) -> AbstractAsyncContextManager[AsyncIterator[str]]: ...
-
-    async def publish(self, topic: str, message: str) -> None: ...
-
-
-class _LocalRooms:
-    """The default hub: in-process fan-out, one bounded outbox per subscriber."""
-
-    def __init__(self) -> None:
-        self._rooms: dict[str, set[MemoryObjectSendStream[str]]] = {}
-
-    @contextlib.asynccontextmanager
-    async def subscribe(self, topic: str) -> AsyncIterator[AsyncIterator[str]]:
-        send, receive = anyio.create_memory_object_stream[str](OUTBOX_SIZE)
-        members = self._rooms.setdefault(topic, set())
-        members.add(send)
-        try:
-            async with receive:
-                yield receive
-        finally:
-            members.discard(send)
-            send.close()
-            if not members:
-                self._rooms.pop(topic, None)
-
-    async def publish(self, topic: str, message: str) -> None:
-        await anyio.lowlevel.checkpoint()
-        for outbox in list(self._rooms.get(topic, ())):
-            try:
-                outbox.send_nowait(message)
-            except anyio.WouldBlock:
-                pass  # this member reads too slowly: it misses the message
 
 
 def chat_page() -> bytes:
@@ -92,18 +53,18 @@ def _label(value: str | None, default: str) -> str:
     return value or default
 
 
-async def _deliver(ws: WebSocketConnection, messages: AsyncIterator[str]) -> None:
+async def _deliver(ws: WebSocketConnection, messages: AsyncIterator[Message]) -> None:
     async for message in messages:
         await ws.send_message(message)
 
 
-def chat_handler(hub: ChatHub | None = None) -> Callable[[WebSocketRequest], Awaitable[None]]:
+def chat_handler(hub: BaseHub | None = None) -> Callable[[WebSocketRequest], Awaitable[None]]:
     """The chat's handler, for ``serve_websocket(..., allow_plain_http=True)``.
 
-    ``hub`` carries the rooms (an in-process one by default); pass a shared one to run the
-    chat in several processes.
+    ``hub`` carries the rooms, as topics ``chat:ROOM`` (a new in-process :class:`Hub` by
+    default); pass a hub shared between processes to run the chat in several of them.
     """
-    rooms: ChatHub = _LocalRooms() if hub is None else hub
+    rooms: BaseHub = Hub() if hub is None else hub
     page = chat_page()
 
     async def handle(request: WebSocketRequest) -> None:
@@ -120,9 +81,10 @@ def chat_handler(hub: ChatHub | None = None) -> Callable[[WebSocketRequest], Awa
             return
         params = request.query_params
         name = _label(params.get("name"), "anonymous")
-        room = _label(params.get("room"), "lobby")
+        room = "chat:" + _label(params.get("room"), "lobby")
         ws = await request.accept()
-        async with rooms.subscribe(room) as messages, ws.task_group() as tasks:
+        subscription = rooms.subscribe(room, max_buffer=OUTBOX_SIZE)
+        async with subscription as messages, ws.task_group() as tasks:
             tasks.start_soon(_deliver, ws, messages)
             await rooms.publish(room, json.dumps({"type": "join", "name": name}))
             try:
