@@ -4,7 +4,7 @@ One handler serves everything on one port: the page (``GET /``, a plain-JavaScri
 WebSocket client, package data in ``trio_ws/chat/index.html``), a health check
 (``GET /healthz``) and the chat itself, a WebSocket at ``/ws?name=NAME&room=ROOM``.
 
-Rooms are topics of a hub (:class:`~trio_ws.BaseHub`): an in-process :class:`~trio_ws.Hub`
+Rooms are topics of a hub (``trio_ws.BaseHub``): an in-process ``trio_ws.Hub``
 by default; a hub shared between processes can be passed to :func:`chat_handler`. Every
 message on the wire is a JSON object: ``{"type": "message", "name": ..., "text": ...}``,
 or ``{"type": "join" | "leave", "name": ...}``.
@@ -61,7 +61,7 @@ async def _deliver(ws: WebSocketConnection, messages: AsyncIterator[Message]) ->
 def chat_handler(hub: BaseHub | None = None) -> Callable[[WebSocketRequest], Awaitable[None]]:
     """The chat's handler, for ``serve_websocket(..., allow_plain_http=True)``.
 
-    ``hub`` carries the rooms, as topics ``chat:ROOM`` (a new in-process :class:`Hub` by
+    ``hub`` carries the rooms, as topics ``chat:ROOM`` (a new in-process ``Hub`` by
     default); pass a hub shared between processes to run the chat in several of them.
     """
     rooms: BaseHub = Hub() if hub is None else hub
