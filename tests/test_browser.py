@@ -107,6 +107,8 @@ def _npm_ci() -> None:
         check=False,
     )
     if result.returncode != 0:
+        if os.environ.get("CI"):  # CI has the registry: a failure there is a failure
+            pytest.fail(f"npm ci failed in tests/browser:\n{result.stderr[-2000:]}")
         # No registry here (offline): the one case, beside a missing program, for a skip.
         pytest.skip(
             f"npm ci failed in tests/browser, cannot install playwright-core:\n"
