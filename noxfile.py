@@ -23,7 +23,7 @@ SANSIO_COVERAGE = "trio_ws/sansio/*"
 
 
 #: The programs the suite drives for real, and the Debian package of each.
-SYSTEM_PROGRAMS = {"tmux": "tmux"}
+SYSTEM_PROGRAMS = {"tmux": "tmux", "chromium": "chromium", "node": "nodejs", "npm": "npm"}
 
 
 def _system_packages(session: nox.Session, programs: dict[str, str]) -> None:
