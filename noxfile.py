@@ -9,6 +9,7 @@ import nox
 
 nox.options.sessions = [
     "lint",
+    "docs",
     "tests",
     "tests_min",
     "tests_generic",
