@@ -9,6 +9,7 @@ import nox
 
 nox.options.sessions = [
     "lint",
+    "docs",
     "tests",
     "tests_min",
     "tests_generic",
@@ -23,7 +24,13 @@ SANSIO_COVERAGE = "trio_ws/sansio/*"
 
 
 #: The programs the suite drives for real, and the Debian package of each.
-SYSTEM_PROGRAMS = {"tmux": "tmux", "redis-server": "redis-server"}
+SYSTEM_PROGRAMS = {
+    "tmux": "tmux",
+    "redis-server": "redis-server",
+    "chromium": "chromium",
+    "node": "nodejs",
+    "npm": "npm",
+}
 
 
 def _system_packages(session: nox.Session, programs: dict[str, str]) -> None:
@@ -191,3 +198,4 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench_compression.py", *quick, env=env)
     session.run("python", "benchmarks/run.py", *session.posargs, env=env)
     session.run("python", "benchmarks/memory.py", *quick, env=env)
+    session.run("python", "benchmarks/fanout.py", *quick, env=env)

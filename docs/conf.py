@@ -70,6 +70,10 @@ nitpick_ignore = [
     # anyio's types, imported under their short names for annotations only.
     ("py:class", "TaskGroup"),
     ("py:class", "TaskStatus"),
+    ("py:class", "BlockingPortal"),
+    # contextlib's, as the sync client's annotations spell them.
+    ("py:class", "AbstractContextManager"),
+    ("py:class", "AbstractAsyncContextManager"),
 ]
 
 html_theme = "furo"

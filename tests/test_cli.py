@@ -8,12 +8,15 @@ CLI subprocess runs on the backend given by ``--backend``.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -114,7 +117,6 @@ async def test_a_close_by_the_server_is_reported_with_its_code(anyio_backend: st
         (["ws://127.0.0.1:1/"], "cannot connect to ws://127.0.0.1:1/: Connection refused"),
         (["http://example.com/"], "is not a ws:// or wss:// URL"),
         (["ws://127.0.0.1:1/", "-H", "no colon"], "invalid header 'no colon'"),
-        (["serve", "--chat", "--port", "0"], "--chat"),
     ],
 )
 async def test_expected_errors_are_one_line_and_status_1(args: list[str], expected: str) -> None:
@@ -238,3 +240,65 @@ async def test_interactive_session_in_a_terminal() -> None:
             # Blocking, and that is fine: it must run even while the test is cancelled.
             subprocess.run(["tmux", "-L", "trio-ws-test", "kill-server"], capture_output=True)  # noqa: ASYNC221
             tg.cancel_scope.cancel()
+
+
+# --- the chat -----------------------------------------------------------------------------
+
+
+def _fetch(url: str) -> tuple[int, str, bytes]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status, response.headers["Content-Type"], response.read()
+
+
+def test_the_chat_page_is_package_data() -> None:
+    page = resources.files("trio_ws").joinpath("chat", "index.html").read_text("utf-8")
+    assert "new WebSocket(" in page
+    # Nothing loaded from elsewhere: the page works with no internet.
+    assert "src=" not in page
+    assert "href=" not in page
+
+
+async def test_serve_chat_serves_its_page_and_rooms(anyio_backend: str) -> None:
+    # The server runs on the same backend as the test's clients.
+    process = await anyio.open_process(
+        [*CLI, "serve", "--chat", "--port", "0", "--backend", anyio_backend], env=ENV
+    )
+    try:
+        assert process.stdout is not None
+        with anyio.fail_after(20):
+            banner = b""
+            while b"\n" not in banner:
+                banner += await process.stdout.receive()
+            assert banner.startswith(b"chat server on http://127.0.0.1:")
+            base = banner.split()[3].decode()
+            status, content_type, body = await anyio.to_thread.run_sync(_fetch, base)
+            assert (status, content_type) == (200, "text/html; charset=utf-8")
+            assert body == resources.files("trio_ws").joinpath("chat", "index.html").read_bytes()
+            assert (await anyio.to_thread.run_sync(_fetch, base + "healthz"))[2] == b"ok\n"
+            ws_url = "ws" + base.removeprefix("http") + "ws"
+            async with (
+                open_websocket_url(ws_url + "?name=ann&room=r1") as ann,
+                open_websocket_url(ws_url + "?name=bob&room=r1") as bob,
+                open_websocket_url(ws_url + "?name=eve&room=r2") as eve,
+            ):
+                assert json.loads(await ann.get_message()) == {"type": "join", "name": "ann"}
+                assert json.loads(await ann.get_message()) == {"type": "join", "name": "bob"}
+                assert json.loads(await bob.get_message()) == {"type": "join", "name": "bob"}
+                assert json.loads(await eve.get_message()) == {"type": "join", "name": "eve"}
+                await ann.send_message("hi bob")
+                expected = {"type": "message", "name": "ann", "text": "hi bob"}
+                assert json.loads(await bob.get_message()) == expected
+                assert json.loads(await ann.get_message()) == expected
+                await eve.send_message("anyone?")  # another room: ann and bob do not see it
+                assert json.loads(await eve.get_message())["text"] == "anyone?"
+                await bob.aclose()
+                assert json.loads(await ann.get_message()) == {"type": "leave", "name": "bob"}
+                process.send_signal(signal.SIGINT)
+                with pytest.raises(ConnectionClosed) as caught:
+                    await ann.get_message()
+                assert caught.value.code == 1001
+            assert await process.wait() == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.aclose()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
-import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -116,21 +117,41 @@ def _start_echo_server(port: int = 0) -> tuple[subprocess.Popen[str], str]:
     return server, match.group(0)
 
 
-def _read_until(process: subprocess.Popen[str], wanted: str, seconds: float) -> list[str]:
-    """The lines ``process`` prints until one contains ``wanted`` (bounded in time)."""
-    assert process.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stdout], [], [], 0.1)
-        if ready:
-            line = process.stdout.readline()
-            if not line:
+class _Lines:
+    """The lines a process prints, read by a thread so that none hides in a buffer.
+
+    ``select`` on a text pipe misses a line that ``readline`` already pulled into
+    Python's buffer together with the line before it; a thread that blocks in
+    ``readline`` and hands each line over a queue sees every one.
+    """
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        stdout = process.stdout
+
+        def pump() -> None:
+            for line in stdout:
+                self._queue.put(line.rstrip("\n"))
+            self._queue.put(None)  # end of output
+
+        threading.Thread(target=pump, daemon=True).start()
+
+    def until(self, wanted: str, seconds: float) -> list[str]:
+        """The lines printed until one contains ``wanted`` (bounded in time)."""
+        lines: list[str] = []
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                line = self._queue.get(timeout=remaining)
+            except queue.Empty:
                 break
-            lines.append(line.rstrip("\n"))
+            if line is None:
+                break
+            lines.append(line)
             if wanted in line:
                 return lines
-    pytest.fail(f"no {wanted!r} within {seconds} s; got {lines}")
+        pytest.fail(f"no {wanted!r} within {seconds} s; got {lines}")
 
 
 def test_reconnecting_client_example_comes_back_after_a_server_restart() -> None:
@@ -143,15 +164,16 @@ def test_reconnecting_client_example_comes_back_after_a_server_restart() -> None
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+    lines = _Lines(client)
     try:
-        first = _read_until(client, "received: hello", 20)
+        first = lines.until("received: hello", 20)
         assert first[0] == "connected (attempt 1)"
         server.kill()  # the connection drops without a close frame
         server.communicate()
-        _read_until(client, "connection lost", 20)
+        lines.until("connection lost", 20)
         time.sleep(0.5)  # the client retries while nothing listens
         server, _ = _start_echo_server(port)
-        again = _read_until(client, "received: hello", 30)
+        again = lines.until("received: hello", 30)
         assert any(line.startswith("connected (attempt ") for line in again)
         assert "connected (attempt 1)" not in again
     finally:

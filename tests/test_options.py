@@ -191,6 +191,7 @@ def _every_option_changed(side: Side) -> dict[str, Any]:
         "allow_plain_http": True,
         "max_message_size": 2**16,
         "max_queue": 4,
+        "max_fragments": 64,
         "write_high_water": 2**12,
         "ping_interval": None,
         "ping_timeout": 5.0,

@@ -5,7 +5,8 @@ echo server to point clients at.
 
     trio-ws ws://127.0.0.1:8000/            an interactive session (a typed line is sent)
     echo hello | trio-ws ws://host/path     non-interactive: stdin in, messages out
-    trio-ws serve --port 8000               an echo server (--chat: the chat example)
+    trio-ws serve --port 8000               an echo server
+    trio-ws serve --chat --port 8000        the chat: open http://127.0.0.1:8000/
 
 Expected failures (refused, DNS, a rejected handshake, TLS verification, a bad URL) print
 one line on stderr and exit with status 1; usage errors exit with 2 (argparse's), an
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import anyio
 
+from ._chat import chat_handler
 from ._client import open_websocket_url
 from ._groups import open_task_group
 from ._server import serve_websocket
@@ -297,11 +299,17 @@ def _serve_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"{PROG} serve",
         description="Run an echo server (every message comes back to its sender), or the "
-        "chat example with --chat. Ctrl-C stops it: clients get 1001 (going away).",
+        "chat example with --chat: a page to open in a browser at http://HOST:PORT/, its "
+        "WebSocket at /ws?name=NAME&room=ROOM and a health check at /healthz. Ctrl-C stops "
+        "it: clients get 1001 (going away).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (8000; 0 picks one)")
-    parser.add_argument("--chat", action="store_true", help="serve the chat example instead")
+    parser.add_argument(
+        "--chat",
+        action="store_true",
+        help="serve the chat example (its page, and rooms) instead of the echo server",
+    )
     parser.add_argument(
         "--backend", choices=("trio", "asyncio"), default="trio", help="event loop (trio)"
     )
@@ -317,9 +325,19 @@ async def _echo(request: WebSocketRequest) -> None:
 async def _serve(args: argparse.Namespace) -> None:
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with open_task_group() as tg:
-            server = await tg.start(functools.partial(serve_websocket, _echo, args.host, args.port))
             host = f"[{args.host}]" if ":" in args.host else args.host
-            print(f"echo server on ws://{host}:{server.port}/ (Ctrl-C stops it)", flush=True)
+            if args.chat:
+                serve = functools.partial(
+                    serve_websocket, chat_handler(), args.host, args.port, allow_plain_http=True
+                )
+                server = await tg.start(serve)
+                banner = f"chat server on http://{host}:{server.port}/ (open it in a browser"
+                print(f"{banner}; Ctrl-C stops it)", flush=True)
+            else:
+                server = await tg.start(
+                    functools.partial(serve_websocket, _echo, args.host, args.port)
+                )
+                print(f"echo server on ws://{host}:{server.port}/ (Ctrl-C stops it)", flush=True)
             async for _ in signals:
                 tg.cancel_scope.cancel()  # open connections get 1001
                 break
@@ -327,8 +345,6 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def _run_server(args: argparse.Namespace) -> int:
-    if args.chat:
-        raise CommandError("--chat: the chat example is not available in this version")
     try:
         anyio.run(_serve, args, backend=args.backend)
     except OSError as exc:

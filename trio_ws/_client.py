@@ -346,6 +346,7 @@ async def _connect(
     protocol = Connection(
         Role.CLIENT,
         max_message_size=config.max_message_size,
+        max_fragments=config.max_fragments,
         extensions=accepted.extensions,
         decode_text=config.decode_text,
     )

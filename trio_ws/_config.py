@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_CLOSE_TIMEOUT",
+    "DEFAULT_MAX_FRAGMENTS",
     "DEFAULT_MAX_MESSAGE_SIZE",
     "DEFAULT_MAX_QUEUE",
     "DEFAULT_OPEN_TIMEOUT",
@@ -53,6 +54,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_MESSAGE_SIZE = 2**20
+DEFAULT_MAX_FRAGMENTS = 4096
 DEFAULT_MAX_QUEUE = 16
 DEFAULT_WRITE_HIGH_WATER = 2**16
 DEFAULT_PING_INTERVAL = 20.0
@@ -201,6 +203,10 @@ OPTIONS: tuple[Option, ...] = (
         How many received messages may wait for ``get_message()``; when the queue is full
         the connection stops reading the socket, so TCP pushes back.""",
         _number(integer=True)),
+    Option("max_fragments", "int | None", DEFAULT_MAX_FRAGMENTS, _CONNECTION, """
+        The most frames one incoming message may come in (empty continuation frames count);
+        more fail the connection with 1009. ``None`` for no limit.""",
+        _number(integer=True, allow_none=True)),
     Option("write_high_water", "int", DEFAULT_WRITE_HIGH_WATER, _CONNECTION, """
         How many outgoing bytes may wait to be written before ``send_message()`` waits for
         the writer to catch up.""", _number(integer=True)),
@@ -259,6 +265,7 @@ class ConnectionConfig:
 
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
     max_queue: int = DEFAULT_MAX_QUEUE
+    max_fragments: int | None = DEFAULT_MAX_FRAGMENTS
     write_high_water: int = DEFAULT_WRITE_HIGH_WATER
     ping_interval: float | None = DEFAULT_PING_INTERVAL
     ping_timeout: float | None = DEFAULT_PING_TIMEOUT
@@ -282,6 +289,7 @@ class ConnectionOptions(TypedDict, total=False):
 
     max_message_size: int | None
     max_queue: int
+    max_fragments: int | None
     write_high_water: int
     ping_interval: float | None
     ping_timeout: float | None

@@ -338,6 +338,7 @@ class WebSocketConnection:
         if tracker.pending:
             tracker.last_received = anyio.current_time()
         owed = protocol.bytes_to_send
+        pinged = 0
         events = protocol.receive_data(data)
         if events:
             queue = self._messages
@@ -362,17 +363,22 @@ class WebSocketConnection:
                     if debug:
                         logger.debug("[%s] < PONG %s", self._id, _preview(event.payload))  # type: ignore[union-attr]
                     tracker.acknowledge(event.payload)  # type: ignore[union-attr]
-                elif debug:
-                    _log_event(self._id, event)
+                else:
+                    if kind is Ping:
+                        # What the pong would cost had the core not coalesced it.
+                        pinged += 2 + len(event.payload)  # type: ignore[union-attr]
+                    if debug:
+                        _log_event(self._id, event)
         writer = self._writer
         # The peer answered: the next message may be written by its sender (see _writer).
         writer.may_write_through = self._io is not None
         queued = protocol.bytes_to_send
         if queued:
             # Answers queued by the core (pongs, close replies): counted, so that a peer
-            # that sends pings and never reads stops being read (see _reader).
-            if queued > owed:
-                writer.unanswered += queued - owed
+            # that sends pings and never reads stops being read (see _reader). The core
+            # coalesces pongs that pile up (RFC 6455 5.5.3), so the buffer alone would
+            # stop growing; the pings answered count too.
+            writer.unanswered += max(queued - owed, pinged)
             writer.wake()
         if protocol.state is _CLOSED:
             self._receiving_ended()

@@ -309,7 +309,7 @@ class Hub(BaseHub):
 
     Works on trio and asyncio. Publishing to a topic with many subscribers appends the
     message to each subscription's buffer (no copy, no encoding) and yields to other tasks
-    every :data:`PUBLISH_BATCH` subscribers.
+    every 512 subscribers (``PUBLISH_BATCH``).
 
     Example::
 
@@ -396,7 +396,7 @@ class Hub(BaseHub):
     async def publish(self, topic: str, message: Message) -> int:
         """Publish ``message`` to every subscriber of ``topic``; see :meth:`BaseHub.publish`.
 
-        Never waits for a subscriber. After every :data:`PUBLISH_BATCH` deliveries it
+        Never waits for a subscriber. After every 512 deliveries (``PUBLISH_BATCH``) it
         yields to other tasks, so that a topic with 10,000 subscribers does not stall the
         event loop.
 

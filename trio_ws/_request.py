@@ -241,6 +241,7 @@ class WebSocketRequest:
         protocol = Connection(
             Role.SERVER,
             max_message_size=self._config.max_message_size,
+            max_fragments=self._config.max_fragments,
             extensions=extensions,
             decode_text=self._config.decode_text,
         )

@@ -75,6 +75,12 @@ _SPLIT_FRAMES_FROM = 2**17
 
 _PROTOCOL_ERROR = CloseCode.PROTOCOL_ERROR.value
 _MESSAGE_TOO_BIG = CloseCode.MESSAGE_TOO_BIG.value
+# Automatic pongs queued before the writer takes them: beyond this many, a new ping's pong
+# replaces the last one queued instead of growing the queue, since only the most recent
+# ping needs an answer (RFC 6455 section 5.5.3). A peer that pings and never reads then
+# costs at most this many pongs (~2 KiB); an honest burst of pings (Autobahn 2.10 sends
+# ten) is still answered ping by ping.
+_MAX_PENDING_PONGS = 16
 
 
 def is_valid_close_code(code: int) -> bool:
@@ -165,6 +171,10 @@ class Connection:
         max_message_size: The largest message accepted, in bytes after decompression;
             ``None`` for no limit. Enforced while reading, on each frame header before its
             payload is buffered (1009).
+        max_fragments: The most frames one message may come in, its first frame and empty
+            continuations included; ``None`` for no limit. Bounds the work and memory a
+            message that never ends costs, which ``max_message_size`` cannot when its
+            fragments are empty (1009).
         extensions: The extensions negotiated in the handshake, in the order of the
             ``Sec-WebSocket-Extensions`` answer. Outgoing frames go through their
             ``encode`` in this order, incoming frames through ``decode`` in reverse.
@@ -193,15 +203,19 @@ class Connection:
         "_frame_utf8",
         "_input_closed",
         "_is_client",
+        "_last_pong_index",
         "_mask_key_source",
+        "_max_fragments",
         "_max_size",
         "_message_data",
+        "_message_fragments",
         "_message_opcode",
         "_message_size",
         "_needed",
         "_outgoing",
         "_outgoing_payloads",
         "_outgoing_size",
+        "_pending_pongs",
         "_role",
         "_sending_opcode",
         "_state",
@@ -213,18 +227,22 @@ class Connection:
         role: Role,
         *,
         max_message_size: int | None = 2**20,
+        max_fragments: int | None = 4096,
         extensions: Sequence[Extension] = (),
         decode_text: bool = True,
         mask_key_source: Callable[[], bytes] | None = None,
     ) -> None:
         if max_message_size is not None and max_message_size < 0:
             raise ValueError("max_message_size must be None or >= 0")
+        if max_fragments is not None and max_fragments < 1:
+            raise ValueError("max_fragments must be None or >= 1")
         self._role = role
         self._is_client = role is Role.CLIENT
         # A server requires masked frames, a client forbids them (section 5.1).
         self._expect_mask = not self._is_client
         self._mask_key_source = mask_key_source or _RandomMaskKeys()
         self._max_size = max_message_size
+        self._max_fragments = max_fragments
         self._extensions = tuple(extensions)
         self._decoders = self._extensions[::-1]
         allowed_rsv = 0
@@ -261,6 +279,7 @@ class Connection:
         # in a million tiny or empty fragments costs its size, not a million objects.
         self._message_opcode = 0
         self._message_size = 0
+        self._message_fragments = 0
         self._message_data: bytearray | None = None
         # Checks a fragmented text message across its fragments (made by _start_message).
         self._utf8: Utf8Decoder | None = None
@@ -271,6 +290,9 @@ class Connection:
         self._outgoing_payloads = 0
         self._outgoing_size = 0
         self._sending_opcode = 0  # the fragmented message being sent (0 = none)
+        # Automatic pongs queued since the writer last took data, and where the last one is.
+        self._pending_pongs = 0
+        self._last_pong_index = 0
 
     # ------------------------------------------------------------------ state
 
@@ -535,6 +557,13 @@ class Connection:
                 else:
                     if not self._message_opcode:
                         raise RemoteProtocolError(_PROTOCOL_ERROR, "unexpected continuation")
+                    self._message_fragments += 1
+                    max_fragments = self._max_fragments
+                    if max_fragments is not None and self._message_fragments > max_fragments:
+                        raise RemoteProtocolError(
+                            _MESSAGE_TOO_BIG,
+                            f"message in more than {max_fragments} fragments (max_fragments)",
+                        )
                     limit = None if max_size is None else max_size - self._message_size
                 # With an extension this bounds the wire size too: bytes held in memory
                 # either way (a compressed frame's payload is rarely larger than its text).
@@ -597,7 +626,7 @@ class Connection:
             elif opcode == _PING:
                 append(Ping(payload=payload))
                 if self._state is _OPEN:
-                    self._send_frame(FIN | _PONG, payload, None)
+                    self._queue_automatic_pong(payload)
             elif opcode == _PONG:
                 append(Pong(payload=payload))
             else:
@@ -613,9 +642,25 @@ class Connection:
             raise RemoteProtocolError(_MESSAGE_TOO_BIG, "message too big")
         return frame.payload
 
+    def _queue_automatic_pong(self, payload: bytes) -> None:
+        self._send_frame(FIN | _PONG, payload, None)
+        outgoing = self._outgoing
+        assert outgoing is not None  # _send_frame just queued the pong (a short frame)
+        if self._pending_pongs < _MAX_PENDING_PONGS:
+            self._pending_pongs += 1
+            self._last_pong_index = len(outgoing) - 1
+            return
+        # Too many unanswered: the new pong takes the place of the last one queued, so the
+        # queue keeps its order and the latest ping is the one answered.
+        pong = outgoing.pop()
+        index = self._last_pong_index
+        self._outgoing_size -= len(outgoing[index])
+        outgoing[index] = pong
+
     def _start_message(self, opcode: int, payload: bytes) -> None:
         self._message_opcode = opcode
         self._message_size = len(payload)
+        self._message_fragments = 1
         if opcode == _TEXT:
             # Checked fragment by fragment, so that invalid UTF-8 fails at once; the text
             # itself is decoded once, from the whole message, at the end.
@@ -924,6 +969,7 @@ class Connection:
             data = outgoing[0] if len(outgoing) == 1 else b"".join(outgoing)  # type: ignore[assignment, arg-type]
         self._outgoing = None
         self._outgoing_size = 0
+        self._pending_pongs = 0
         return data
 
     def next_data_to_send(self, max_bytes: int) -> bytes | memoryview:
@@ -947,6 +993,7 @@ class Connection:
             data = outgoing[0] if len(outgoing) == 1 else b"".join(outgoing)  # type: ignore[arg-type]
             self._outgoing = None
             self._outgoing_size = 0
+            self._pending_pongs = 0
             return data  # type: ignore[return-value]
         assert outgoing is not None  # it holds the large payloads counted
         head = outgoing[0]
@@ -962,6 +1009,8 @@ class Connection:
             piece = head if count == 1 else b"".join(outgoing[:count])  # type: ignore[arg-type]
             del outgoing[:count]
         self._outgoing_size -= len(piece)
+        # The queue's front moved: the index of the last pong is stale, so count afresh.
+        self._pending_pongs = 0
         return piece
 
     @property

@@ -74,6 +74,7 @@ def build_linked(
     protocol = Connection(
         role,
         max_message_size=config.max_message_size,
+        max_fragments=config.max_fragments,
         extensions=extensions,
         decode_text=config.decode_text,
     )
