@@ -39,6 +39,7 @@ from ._reconnect import (
     Reconnecting as Reconnecting,
     reconnecting as reconnecting,
 )
+from ._redis_hub import RedisHub as RedisHub
 from ._request import WebSocketRequest as WebSocketRequest
 from ._server import (
     Handler as Handler,
@@ -99,6 +100,7 @@ __all__ = [
     "Overflow",
     "ProtocolError",
     "ProxyError",
+    "RedisHub",
     "RedirectError",
     "Reconnecting",
     "RemoteProtocolError",
