@@ -4,9 +4,11 @@ Connect with ``ws://HOST:PORT/?name=YOURNAME&room=ROOM`` (the room defaults to `
 each room is a topic of a :class:`trio_ws.Hub`. ``/healthz`` answers HTTP 200 for load
 balancers, to plain HTTP (``curl http://HOST:PORT/healthz``) and WebSocket probes alike.
 A member that falls 100 messages behind is disconnected with 1013 (try again later). Runs
-on trio (default) or asyncio::
+on trio (default) or asyncio. With ``--redis URL`` the rooms are topics of a
+:class:`trio_ws.RedisHub` instead (``pip install trio_ws[redis]``): run several servers on
+one Redis and members of a room talk across them::
 
-    python3 examples/chat_server.py --port 8765 [--backend asyncio]
+    python3 examples/chat_server.py --port 8765 [--backend asyncio] [--redis redis://HOST]
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from trio_ws import (
     BaseHub,
     CloseCode,
     Hub,
+    RedisHub,
     Subscription,
     SubscriptionOverflow,
     WebSocketConnection,
@@ -77,8 +80,8 @@ class ChatServer:
                 await self.hub.publish(topic, f"* {name} left")
 
 
-async def main(host: str, port: int) -> None:
-    async with Hub() as hub:
+async def main(host: str, port: int, redis: str | None = None) -> None:
+    async with Hub() if redis is None else RedisHub(redis) as hub:
         chat = ChatServer(hub)
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with anyio.create_task_group() as tg:
@@ -96,6 +99,7 @@ if __name__ == "__main__":
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--backend", choices=["trio", "asyncio"], default="trio")
+    parser.add_argument("--redis", metavar="URL", help="share the rooms through this Redis")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
-    anyio.run(main, args.host, args.port, backend=args.backend)
+    anyio.run(main, args.host, args.port, args.redis, backend=args.backend)

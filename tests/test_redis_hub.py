@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import gc
+import json
+import os
+import re
+import signal
+import subprocess
 import sys
-from typing import Any
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
@@ -12,7 +19,22 @@ import pytest
 import trio_ws
 from tests.redis_server import RedisServer, redis_server
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 __all__ = ["redis_server"]
+
+ROOT = Path(__file__).parent.parent
+#: The trio_ws of this checkout in the subprocesses, whatever the installed one is.
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
+
+# coredis leaves the memory streams of a connection attempt that failed (Redis down) to the
+# garbage collector, which warns; tests that make such attempts collect them themselves
+# (gc.collect() before they end) under these filters.
+coredis_leaks = [
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+    pytest.mark.filterwarnings("ignore:Unclosed <MemoryObject:ResourceWarning"),
+]
 
 
 async def _numsub(server: RedisServer, topic: str) -> int:
@@ -136,6 +158,22 @@ async def test_closing_the_hub_ends_subscriptions(redis_server: RedisServer) -> 
 
 
 @pytest.mark.anyio
+async def test_an_error_or_a_cancellation_in_the_block_leaves_it_as_it_is(
+    redis_server: RedisServer,
+) -> None:
+    with anyio.fail_after(20):
+        with pytest.raises(KeyError):  # not wrapped in an exception group
+            async with trio_ws.RedisHub(redis_server.url) as hub, hub.subscribe("room"):
+                raise KeyError("mine")
+        with anyio.CancelScope() as scope:
+            async with trio_ws.RedisHub(redis_server.url) as hub, hub.subscribe("room"):
+                scope.cancel()
+                await anyio.sleep(10)
+        assert scope.cancelled_caught
+        await _wait_numsub(redis_server, "room", 0)
+
+
+@pytest.mark.anyio
 async def test_a_foreign_message_on_the_channel_is_ignored(redis_server: RedisServer) -> None:
     import coredis
 
@@ -151,10 +189,8 @@ async def test_a_foreign_message_on_the_channel_is_ignored(redis_server: RedisSe
             assert await subscription.receive() == "ours"
 
 
-# coredis leaves the memory streams of a connection attempt that failed (Redis down) to the
-# garbage collector, which warns; collected inside the test, the warning is filtered here.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-@pytest.mark.filterwarnings("ignore:Unclosed <MemoryObject:ResourceWarning")
+@coredis_leaks[0]
+@coredis_leaks[1]
 @pytest.mark.anyio
 async def test_reconnects_after_redis_restarts(
     redis_server: RedisServer, caplog: pytest.LogCaptureFixture
@@ -190,3 +226,93 @@ def test_a_clear_error_without_coredis(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "coredis", None)  # import coredis raises ImportError
     with pytest.raises(ImportError, match=r"pip install trio_ws\[redis\]"):
         trio_ws.RedisHub("redis://127.0.0.1:1")
+
+
+@coredis_leaks[0]
+@coredis_leaks[1]
+@pytest.mark.anyio
+async def test_entering_without_redis_fails_clearly(redis_server: RedisServer) -> None:
+    url = redis_server.url
+    redis_server.stop()
+    with anyio.fail_after(10):
+        with pytest.raises(TimeoutError, match=f"cannot reach Redis at {url} within 0.5 s"):
+            async with trio_ws.RedisHub(url, connect_timeout=0.5):
+                pass  # pragma: no cover
+    gc.collect()
+
+
+# --- several server processes on one Redis ----------------------------------------------
+
+
+@contextmanager
+def _server(command: list[str], pattern: str) -> Iterator[str]:
+    """Run a server program until the block ends (SIGINT); yields the URL its banner shows."""
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
+    )
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()  # printed once it listens
+        match = re.search(pattern, banner)
+        assert match, f"unexpected banner {banner!r}: {process.stderr and process.stderr.read()}"
+        yield match.group(1)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+        assert process.returncode == 0, err
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def test_two_chat_example_processes_share_rooms(redis_server: RedisServer) -> None:
+    example = [sys.executable, str(ROOT / "examples" / "chat_server.py"), "--port", "0"]
+    pattern = r"(ws://[\d.]+:\d+/)"
+    # One on each backend: the hub's wire format is the same.
+    with (
+        _server([*example, "--redis", redis_server.url, "--backend", "trio"], pattern) as one,
+        _server([*example, "--redis", redis_server.url, "--backend", "asyncio"], pattern) as two,
+    ):
+        assert one != two
+        with trio_ws.connect_sync(one + "?name=ann&room=r") as ann:
+            assert ann.recv(timeout=10) == "* ann joined"
+            with trio_ws.connect_sync(two + "?name=bob&room=r") as bob:
+                assert bob.recv(timeout=10) == "* bob joined"
+                assert ann.recv(timeout=10) == "* bob joined"  # from the other process
+                ann.send("hi bob")
+                assert bob.recv(timeout=10) == "ann: hi bob"
+                assert ann.recv(timeout=10) == "ann: hi bob"
+                bob.send("hi ann")
+                assert ann.recv(timeout=10) == "bob: hi ann"
+            assert ann.recv(timeout=10) == "* bob left"
+
+
+def test_two_cli_chat_servers_share_rooms(redis_server: RedisServer) -> None:
+    cli = [sys.executable, "-m", "trio_ws", "serve", "--chat", "--port", "0"]
+    pattern = r"chat server on http(://[\d.]+:\d+/)"
+    with (
+        _server([*cli, "--redis", redis_server.url], pattern) as one,
+        _server([*cli, "--redis", redis_server.url, "--backend", "asyncio"], pattern) as two,
+        trio_ws.connect_sync(f"ws{one}ws?name=ann&room=r") as ann,
+        trio_ws.connect_sync(f"ws{two}ws?name=bob&room=r") as bob,
+    ):
+        # Whatever the order of the joins, ann's words reach bob in the other process.
+        ann.send("hello")
+        for _ in range(5):
+            notice = json.loads(bob.recv(timeout=10))
+            if notice["type"] == "message":
+                break
+        assert notice == {"type": "message", "name": "ann", "text": "hello"}
+
+
+def test_cli_redis_needs_chat(redis_server: RedisServer) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "trio_ws", "serve", "--redis", redis_server.url],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "--redis needs --chat" in result.stderr

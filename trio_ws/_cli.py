@@ -7,6 +7,7 @@ echo server to point clients at.
     echo hello | trio-ws ws://host/path     non-interactive: stdin in, messages out
     trio-ws serve --port 8000               an echo server
     trio-ws serve --chat --port 8000        the chat: open http://127.0.0.1:8000/
+    trio-ws serve --chat --redis URL        the chat, its rooms shared through Redis
 
 Expected failures (refused, DNS, a rejected handshake, TLS verification, a bad URL) print
 one line on stderr and exit with status 1; usage errors exit with 2 (argparse's), an
@@ -29,6 +30,8 @@ import anyio
 from ._chat import chat_handler
 from ._client import open_websocket_url
 from ._groups import open_task_group
+from ._hub import BaseHub, Hub
+from ._redis_hub import RedisHub
 from ._server import serve_websocket
 from .sansio._errors import (
     ConnectionClosed,
@@ -311,6 +314,12 @@ def _serve_parser() -> argparse.ArgumentParser:
         help="serve the chat example (its page, and rooms) instead of the echo server",
     )
     parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help="with --chat: share the rooms with every chat server on this Redis "
+        "(redis://HOST:PORT; needs pip install trio_ws[redis])",
+    )
+    parser.add_argument(
         "--backend", choices=("trio", "asyncio"), default="trio", help="event loop (trio)"
     )
     return parser
@@ -323,12 +332,19 @@ async def _echo(request: WebSocketRequest) -> None:
 
 
 async def _serve(args: argparse.Namespace) -> None:
+    # The chat's rooms: in this process, or shared through Redis with --redis.
+    hub: BaseHub = Hub() if args.redis is None else RedisHub(args.redis)
+    async with hub:
+        await _serve_on(args, hub)
+
+
+async def _serve_on(args: argparse.Namespace, hub: BaseHub) -> None:
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with open_task_group() as tg:
             host = f"[{args.host}]" if ":" in args.host else args.host
             if args.chat:
                 serve = functools.partial(
-                    serve_websocket, chat_handler(), args.host, args.port, allow_plain_http=True
+                    serve_websocket, chat_handler(hub), args.host, args.port, allow_plain_http=True
                 )
                 server = await tg.start(serve)
                 banner = f"chat server on http://{host}:{server.port}/ (open it in a browser"
@@ -345,10 +361,14 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def _run_server(args: argparse.Namespace) -> int:
+    if args.redis is not None and not args.chat:
+        raise CommandError("--redis needs --chat (the echo server has no rooms to share)")
     try:
         anyio.run(_serve, args, backend=args.backend)
     except OSError as exc:
         raise CommandError(f"cannot serve on {args.host}:{args.port}: {exc.strerror}") from None
+    except (ImportError, TimeoutError) as exc:  # RedisHub: no coredis, or no Redis there
+        raise CommandError(str(exc)) from None
     return 0
 
 

@@ -74,6 +74,7 @@ class RedisHub(BaseHub):
 
     Raises:
         ImportError: coredis is not installed.
+        TimeoutError: Entering the hub: Redis did not answer within ``connect_timeout``.
     """
 
     __slots__ = (
@@ -87,6 +88,7 @@ class RedisHub(BaseHub):
         "_runner",
         "_session",
         "_task_group",
+        "_url",
     )
 
     def __init__(
@@ -102,6 +104,7 @@ class RedisHub(BaseHub):
             raise ImportError(
                 "RedisHub needs the coredis package: pip install trio_ws[redis]"
             ) from error
+        self._url = url
         self._client: Any = coredis.Redis.from_url(url)
         self._local = Hub()
         # The pub/sub session while connected, and a scope that ends it (to force a
@@ -123,14 +126,19 @@ class RedisHub(BaseHub):
             await self._task_group.__aenter__()
             self._task_group.start_soon(self._run)
             try:
-                with anyio.fail_after(self._connect_timeout):
+                with anyio.move_on_after(self._connect_timeout):
                     await self._connected.wait()
-            except BaseException as error:
-                self._task_group.cancel_scope.cancel()
-                await self._task_group.__aexit__(type(error), error, error.__traceback__)
+                if not self._connected.is_set():
+                    raise TimeoutError(
+                        f"cannot reach Redis at {self._url} within {self._connect_timeout:g} s"
+                    )
+            except BaseException:
+                # The error is not the task group's: exit it cleanly (no exception group).
+                self._runner.cancel()
+                await self._task_group.__aexit__(None, None, None)
                 raise
-        except BaseException as error:
-            await self._client.__aexit__(type(error), error, error.__traceback__)
+        except BaseException:
+            await self._client.__aexit__(None, None, None)
             raise
         return self
 
@@ -140,14 +148,17 @@ class RedisHub(BaseHub):
         exc_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        # The body's exception is not given to the task groups (the hub's and the
+        # client's): they would wrap it in an exception group; it propagates as it is.
         try:
-            await self.aclose()
+            with anyio.CancelScope(shield=True):  # also when the body was cancelled
+                await self.aclose()
             assert self._task_group is not None
-            await self._task_group.__aexit__(exc_type, exc_value, traceback)
+            await self._task_group.__aexit__(None, None, None)
         finally:
             # Not shielded: the client exits scopes it entered in __aenter__, and a shield
             # scope around that would be exited out of order.
-            await self._client.__aexit__(exc_type, exc_value, traceback)
+            await self._client.__aexit__(None, None, None)
 
     async def _run(self) -> None:
         # Its own scope: cancelling the task group's would cancel the body of the
