@@ -204,6 +204,7 @@ def _every_option_changed(side: Side) -> dict[str, Any]:
     }
     wanted = {option.name for option in options_of(side)} - {"ssl_context", "config"}
     wanted -= {"proxy_ssl_context"}
+    wanted -= {"reuse_port"}  # the *_stream function binds nothing: it refuses True
     assert wanted <= set(values), sorted(wanted - set(values))
     return {name: values[name] for name in wanted}
 
@@ -290,6 +291,7 @@ async def test_config_and_a_connection_keyword_together_are_a_type_error() -> No
         ("server", {"origins": ["https://a.example/"]}, ValueError, "no trailing slash"),
         ("server", {"origins": ["*.example.com"]}, ValueError, "is not an origin"),
         ("client", {"decode_text": 0}, TypeError, "decode_text must be bool"),
+        ("server", {"reuse_port": 1}, TypeError, "reuse_port must be bool"),
         ("client", {"max_queue": 0}, ValueError, "max_queue must be positive"),
     ],
 )
@@ -303,6 +305,7 @@ def test_defaults_are_filled_in_from_the_table() -> None:
     assert config == ConnectionConfig()
     assert own == {
         "ssl_context": None,
+        "reuse_port": False,
         "compression": "deflate",
         "max_connections": None,
         "max_request_size": 16 * 1024,

@@ -842,6 +842,8 @@ def test_demo_example_runs(backend: str) -> None:
         text=True,
         timeout=60,
         check=False,
+        # The trio_ws of this checkout, whatever the installed one is.
+        env={**os.environ, "PYTHONPATH": str(demo.parent.parent)},
     )
     assert done.returncode == 0, done.stderr
     assert "alice: hello bob!" in done.stdout

@@ -184,6 +184,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("ssl_context", "ssl.SSLContext | None", None, _SERVER, """
         A server-side TLS context, to serve ``wss://``; ``None`` for plain TCP. The TLS
         handshake counts against ``open_timeout``.""", _ssl_context),
+    Option("reuse_port", "bool", False, _SERVER, """
+        Set ``SO_REUSEPORT`` on the sockets :func:`~trio_ws.serve_websocket` binds, so
+        that several processes (or servers) listen on the same port and the kernel
+        spreads the connections between them (see :doc:`/howto/scaling`). Raises
+        :exc:`OSError` where the system has no ``SO_REUSEPORT`` (Windows), and
+        :exc:`ValueError` in the functions that bind nothing themselves.""",
+        _instance(bool)),
     Option("compression", "Compression | Literal['deflate'] | None", "deflate", _SERVER, """
         ``"deflate"`` accepts permessage-deflate offers with the default settings, a
         :class:`~trio_ws.Compression` chooses them, ``None`` never compresses."""),
@@ -339,6 +346,7 @@ class ServerOptions(ConnectionOptions, total=False):
     """
 
     ssl_context: ssl.SSLContext | None
+    reuse_port: bool
     compression: Compression | Literal["deflate"] | None
     max_connections: int | None
     max_request_size: int

@@ -98,6 +98,7 @@ class _Settings:
     max_request_size: int
     origins: frozenset[str | None] | None
     allow_plain_http: bool
+    reuse_port: bool
 
 
 def _settings(options: Mapping[str, Any]) -> _Settings:
@@ -110,7 +111,30 @@ def _settings(options: Mapping[str, Any]) -> _Settings:
         max_request_size=own["max_request_size"],
         origins=allowed_origins(own["origins"]),
         allow_plain_http=own["allow_plain_http"],
+        reuse_port=own["reuse_port"],
     )
+
+
+def _settings_without_binding(options: Mapping[str, Any], function: str) -> _Settings:
+    """The settings of a server function that binds no TCP port: ``reuse_port`` is moot."""
+    settings = _settings(options)
+    if settings.reuse_port:
+        raise ValueError(
+            f"reuse_port applies to the TCP sockets serve_websocket binds, not to {function}"
+            " (set SO_REUSEPORT on your own sockets before you bind them)"
+        )
+    return settings
+
+
+def _reuse_port(reuse_port: bool) -> bool:
+    """``reuse_port`` for anyio's listener, or a clear error where the system lacks it."""
+    if reuse_port and not hasattr(socket, "SO_REUSEPORT"):
+        raise OSError(
+            errno.ENOPROTOOPT,
+            "reuse_port=True needs SO_REUSEPORT, which this system does not have (Windows);"
+            " run one server process per port instead",
+        )
+    return reuse_port
 
 
 def _backlog(backlog: int | None) -> int:
@@ -482,7 +506,10 @@ async def serve_websocket(
     """
     settings = _settings(options)
     multi = await anyio.create_tcp_listener(
-        local_host=host or None, local_port=port, backlog=_backlog(backlog)
+        local_host=host or None,
+        local_port=port,
+        backlog=_backlog(backlog),
+        reuse_port=_reuse_port(settings.reuse_port),
     )
     await WebSocketServer(handler, multi.listeners, settings)._serve(task_status)
 
@@ -516,7 +543,7 @@ async def serve_websocket_unix(
     Raises:
         OSError: Binding failed.
     """
-    settings = _settings(options)
+    settings = _settings_without_binding(options, "serve_websocket_unix")
     listener = await anyio.create_unix_listener(path, mode=mode, backlog=_backlog(backlog))
     await WebSocketServer(handler, [listener], settings)._serve(task_status)
 
@@ -550,7 +577,7 @@ async def serve_websocket_listeners(
     given = list(listeners)
     resolved: list[anyio.abc.Listener[Any]] = []
     try:
-        settings = _settings(options)
+        settings = _settings_without_binding(options, "serve_websocket_listeners")
         for listener in given:
             resolved.extend(await _as_listeners(listener))
     except BaseException:
@@ -665,7 +692,7 @@ async def serve_websocket_stream(
     """
     byte_stream = as_byte_stream(stream)
     try:
-        settings = _settings(options)
+        settings = _settings_without_binding(options, "serve_websocket_stream")
     except BaseException:
         await anyio.aclose_forcefully(byte_stream)
         raise
