@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -316,3 +317,31 @@ def test_cli_redis_needs_chat(redis_server: RedisServer) -> None:
     )
     assert result.returncode == 1
     assert "--redis needs --chat" in result.stderr
+
+
+def test_the_multiprocess_example_shares_rooms_between_workers(redis_server: RedisServer) -> None:
+    example = ROOT / "examples" / "multiprocess_server.py"
+    command = [sys.executable, str(example), "--workers", "2", "--port", "0"]
+    with _server([*command, "--redis", redis_server.url], r"(ws://[\d.]+:\d+/)") as url:
+        http = "http" + url.removeprefix("ws")
+        # Both workers answer on the one port (the kernel spreads the connections).
+        pids = set()
+        for _ in range(64):
+            with urllib.request.urlopen(http + "worker", timeout=10) as reply:
+                pids.add(reply.read())
+            if len(pids) == 2:
+                break
+        assert len(pids) == 2
+        # Whichever worker each member reached, they hear each other.
+        members = [trio_ws.connect_sync(f"{url}?name=m{n}&room=r") for n in range(6)]
+        try:
+            for n, member in enumerate(members):
+                assert member.recv(timeout=10) == f"* m{n} joined"
+            members[0].send("hello all")
+            for n, member in enumerate(members):
+                heard = [member.recv(timeout=10) for _ in range(len(members) - 1 - n)]
+                assert heard == [f"* m{later} joined" for later in range(n + 1, len(members))]
+                assert member.recv(timeout=10) == "m0: hello all"
+        finally:
+            for member in members:
+                member.close()
