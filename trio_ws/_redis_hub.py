@@ -274,12 +274,14 @@ class RedisHub(BaseHub):
     async def publish(self, topic: str, message: Message) -> int:
         """PUBLISH ``message`` through Redis to the subscribers of every process.
 
+        While Redis is unreachable it raises coredis's ``ConnectionError``: the message is
+        lost (pub/sub is at-most-once).
+
         Returns:
             How many processes (Redis subscriptions) Redis delivered it to.
 
         Raises:
             anyio.ClosedResourceError: The hub is closed.
-            coredis.exceptions.ConnectionError: Redis is unreachable (the message is lost).
         """
         if self._local.closed:
             raise anyio.ClosedResourceError
