@@ -188,6 +188,7 @@ def _every_option_changed(side: Side) -> dict[str, Any]:
         "compression": Compression(level=1),
         "max_connections": 3,
         "max_request_size": 8192,
+        "origins": {"https://example.com"},
         "allow_plain_http": True,
         "max_message_size": 2**16,
         "max_queue": 4,
@@ -284,6 +285,10 @@ async def test_config_and_a_connection_keyword_together_are_a_type_error() -> No
         ("server", {"max_connections": 0}, ValueError, "max_connections must be positive"),
         ("server", {"max_request_size": 1.5}, TypeError, "max_request_size must be an int"),
         ("server", {"allow_plain_http": "yes"}, TypeError, "allow_plain_http must be bool"),
+        ("server", {"origins": "https://a.example"}, TypeError, "a collection of origins"),
+        ("server", {"origins": [b"https://a.example"]}, TypeError, "a str or None, not bytes"),
+        ("server", {"origins": ["https://a.example/"]}, ValueError, "no trailing slash"),
+        ("server", {"origins": ["*.example.com"]}, ValueError, "is not an origin"),
         ("client", {"decode_text": 0}, TypeError, "decode_text must be bool"),
         ("client", {"max_queue": 0}, ValueError, "max_queue must be positive"),
     ],
@@ -301,6 +306,7 @@ def test_defaults_are_filled_in_from_the_table() -> None:
         "compression": "deflate",
         "max_connections": None,
         "max_request_size": 16 * 1024,
+        "origins": None,
         "allow_plain_http": True,
     }
     context = ssl.create_default_context()

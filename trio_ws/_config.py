@@ -21,11 +21,11 @@ import inspect
 import math
 import ssl
 import textwrap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
 
-from .sansio._handshake import DEFAULT_MAX_REQUEST_SIZE
+from .sansio._handshake import DEFAULT_MAX_REQUEST_SIZE, allowed_origins
 
 if TYPE_CHECKING:
     from ._compression import Compression
@@ -120,6 +120,10 @@ def _proxy(name: str, value: Any) -> None:
         raise TypeError(f"{name} must be a proxy URL, True or None, not {value!r}")
 
 
+def _origins(name: str, value: Any) -> None:
+    allowed_origins(value)  # raises TypeError or ValueError, naming the bad entry
+
+
 def _config(name: str, value: Any) -> None:
     _instance(ConnectionConfig, allow_none=True)(name, value)
 
@@ -190,6 +194,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_request_size", "int", DEFAULT_MAX_REQUEST_SIZE, _SERVER, """
         The largest request head in bytes; larger requests get HTTP 431.""",
         _number(integer=True)),
+    Option("origins", "Collection[str | None] | None", None, _SERVER, """
+        The origins browsers may connect from, exactly as they send them
+        (``{"https://example.com", "http://localhost:8000"}``); a WebSocket request with
+        another ``Origin`` gets HTTP 403, which stops cross-site WebSocket hijacking.
+        Add ``None`` to accept requests without ``Origin`` (clients other than
+        browsers). ``None``, the default, accepts every origin.""", _origins),
     Option("allow_plain_http", "bool", False, _SERVER, """
         Pass plain HTTP ``GET`` and ``HEAD`` requests (without ``Upgrade: websocket``:
         health checks, a status page) to the handler too, as requests whose
@@ -332,6 +342,7 @@ class ServerOptions(ConnectionOptions, total=False):
     compression: Compression | Literal["deflate"] | None
     max_connections: int | None
     max_request_size: int
+    origins: Collection[str | None] | None
     allow_plain_http: bool
     config: ConnectionConfig | None
 

@@ -383,6 +383,8 @@ class SessionSettings(Protocol):
     def max_request_size(self) -> int: ...
     @property
     def allow_plain_http(self) -> bool: ...
+    @property
+    def origins(self) -> frozenset[str | None] | None: ...
 
 
 class SessionHost(Protocol):
@@ -525,13 +527,19 @@ class Session:
             extensions=settings.extensions,
             max_request_size=settings.max_request_size,
             allow_plain_http=settings.allow_plain_http,
+            origins=settings.origins,
         )
         with anyio.move_on_after(settings.config.open_timeout) as opening:
             try:
                 request = await self._read_request(handshake)
             except InvalidHandshake as exc:
                 self.reading = False
-                logger.debug("%s: invalid handshake (HTTP %d): %s", self.id, exc.status_code, exc)
+                # A refused origin is worth seeing in a default log (a page of another
+                # site tried to connect); other bad requests are noise.
+                level = logging.INFO if exc.status_code == 403 else logging.DEBUG
+                logger.log(
+                    level, "%s: invalid handshake (HTTP %d): %s", self.id, exc.status_code, exc
+                )
                 body = f"{exc.reason}\n".encode()
                 response = handshake.reject(exc.status_code, headers=exc.headers, body=body)
                 await _send_and_close(self.stream, response, within=settings.config.close_timeout)

@@ -47,6 +47,7 @@ from ._groups import open_task_group, raise_unwrapped, spawner
 from ._keepalive import KeepaliveScheduler
 from ._request import Session, WebSocketRequest, format_address
 from ._streams import as_byte_stream
+from .sansio._handshake import allowed_origins
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -95,6 +96,7 @@ class _Settings:
     ssl_context: ssl.SSLContext | None
     max_connections: int | None
     max_request_size: int
+    origins: frozenset[str | None] | None
     allow_plain_http: bool
 
 
@@ -106,6 +108,7 @@ def _settings(options: Mapping[str, Any]) -> _Settings:
         ssl_context=own["ssl_context"],
         max_connections=own["max_connections"],
         max_request_size=own["max_request_size"],
+        origins=allowed_origins(own["origins"]),
         allow_plain_http=own["allow_plain_http"],
     )
 

@@ -57,6 +57,7 @@ from ._handshake import (
     HeaderInput as HeaderInput,
     Request as Request,
     ServerHandshake as ServerHandshake,
+    allowed_origins as allowed_origins,
     compute_accept_key as compute_accept_key,
 )
 from ._headers import (
@@ -124,6 +125,7 @@ __all__ = [
     "Headers",
     "Request",
     "ServerHandshake",
+    "allowed_origins",
     "compute_accept_key",
     "format_extensions",
     "format_token_list",

@@ -21,7 +21,7 @@ import hashlib
 import ipaddress
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, NoReturn
@@ -54,6 +54,7 @@ __all__ = [
     "HeaderInput",
     "Request",
     "ServerHandshake",
+    "allowed_origins",
     "compute_accept_key",
 ]
 
@@ -471,6 +472,47 @@ def _split_target(target: str) -> tuple[str, str, str]:
     return target, path, query
 
 
+# An origin as browsers serialise it (RFC 6454 section 6.1): scheme "://" host [":" port],
+# nothing after; or "null" (sandboxed frames, file: pages).
+# Browsers send hosts in ASCII (IDNA), IPv6 addresses in brackets.
+_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://([a-z0-9_.-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?|null")
+
+
+def allowed_origins(origins: Collection[str | None] | None) -> frozenset[str | None] | None:
+    """Check an allow-list of origins and normalise it for :class:`ServerHandshake`.
+
+    Each entry is an origin as browsers send it (``"https://example.com"``,
+    ``"http://localhost:8000"``; scheme and host compare case-insensitively), the string
+    ``"null"``, or ``None`` to allow requests that carry no ``Origin`` header (clients
+    other than browsers). ``None`` instead of a collection allows every origin.
+
+    Raises:
+        TypeError: ``origins`` is a single string, or an entry is not a string or ``None``.
+        ValueError: An entry is not an origin (a path, a trailing slash, a wildcard).
+    """
+    if origins is None:
+        return None
+    if isinstance(origins, (str, bytes)) or not isinstance(origins, Collection):
+        raise TypeError(
+            f"origins must be a collection of origins (or None), not {type(origins).__name__}"
+        )
+    allowed: set[str | None] = set()
+    for origin in origins:
+        if origin is None:
+            allowed.add(None)
+            continue
+        if not isinstance(origin, str):
+            raise TypeError(f"an origin must be a str or None, not {type(origin).__name__}")
+        normalised = origin.lower()
+        if not _ORIGIN.fullmatch(normalised):
+            raise ValueError(
+                f"{origin!r} is not an origin: write scheme://host[:port], with no path "
+                "and no trailing slash (e.g. 'https://example.com')"
+            )
+        allowed.add(normalised)
+    return frozenset(allowed)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Request:
     """A valid WebSocket upgrade request, for the server application to accept or reject.
@@ -517,6 +559,8 @@ class ServerHandshake:
         allow_plain_http: Report plain HTTP ``GET``/``HEAD`` requests (no ``Upgrade``)
             as a :class:`Request` with ``is_websocket`` false instead of failing them
             with 426, so that the application can answer them (health checks).
+        origins: The origins a WebSocket request may come from (see
+            :func:`allowed_origins`); others fail with 403. ``None`` allows any.
     """
 
     def __init__(
@@ -525,10 +569,12 @@ class ServerHandshake:
         extensions: Sequence[ServerExtensionFactory] = (),
         max_request_size: int = DEFAULT_MAX_REQUEST_SIZE,
         allow_plain_http: bool = False,
+        origins: Collection[str | None] | None = None,
     ) -> None:
         if max_request_size <= 0:
             raise LocalProtocolError("max_request_size must be positive")
         self._allow_plain_http = allow_plain_http
+        self._origins = allowed_origins(origins)
         self._factories = list(extensions)
         self._max_request_size = max_request_size
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=max_request_size)
@@ -559,10 +605,11 @@ class ServerHandshake:
 
         Raises:
             InvalidHandshake: The request is not a valid WebSocket upgrade;
-                ``status_code`` and ``headers`` say what to answer: 400 malformed, 405
-                not GET, 414 request line too long, 426 not an upgrade or not version 13
-                (with ``Sec-WebSocket-Version: 13``), 431 head too large, 505 HTTP
-                version below 1.1. Build the answer with :meth:`reject`.
+                ``status_code`` and ``headers`` say what to answer: 400 malformed, 403
+                an origin not in ``origins``, 405 not GET, 414 request line too long, 426
+                not an upgrade or not version 13 (with ``Sec-WebSocket-Version: 13``),
+                431 head too large, 505 HTTP version below 1.1. Build the answer with
+                :meth:`reject`.
             LocalProtocolError: The request was already received, or failed.
         """
         if self._phase is not _Phase.RECEIVING:
@@ -679,6 +726,8 @@ class ServerHandshake:
         keys = headers.get_all("Sec-WebSocket-Key")
         if len(keys) != 1 or not _is_valid_key(keys[0]):
             raise InvalidHandshake(f"invalid Sec-WebSocket-Key {keys!r}")
+        if self._origins is not None:
+            self._check_origin(headers.get_all("Origin"))
         subprotocols = parse_token_list(
             headers.get_all("Sec-WebSocket-Protocol"), "Sec-WebSocket-Protocol"
         )
@@ -694,6 +743,17 @@ class ServerHandshake:
             key=keys[0],
             http_version=version,
         )
+
+    def _check_origin(self, values: list[str]) -> None:
+        # Browsers always send Origin with a WebSocket request (RFC 6455 section 4.1), so
+        # a page of another site cannot pass for one of ours (cross-site hijacking).
+        if len(values) > 1:
+            raise InvalidHandshake("more than one Origin header")
+        origin = values[0].lower() if values else None
+        assert self._origins is not None
+        if origin not in self._origins:
+            shown = "no Origin header" if origin is None else f"Origin {values[0]!r}"
+            raise InvalidHandshake(f"{shown} is not allowed", status_code=403)
 
     def _received_request(self) -> Request:
         if self._phase is not _Phase.REQUEST_RECEIVED:
