@@ -198,4 +198,5 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench_compression.py", *quick, env=env)
     session.run("python", "benchmarks/run.py", *session.posargs, env=env)
     session.run("python", "benchmarks/memory.py", *quick, env=env)
+    session.run("python", "benchmarks/hostile.py", *quick, env=env)
     session.run("python", "benchmarks/fanout.py", *quick, env=env)

@@ -75,6 +75,8 @@ _SPLIT_FRAMES_FROM = 2**17
 
 _PROTOCOL_ERROR = CloseCode.PROTOCOL_ERROR.value
 _MESSAGE_TOO_BIG = CloseCode.MESSAGE_TOO_BIG.value
+# The reason names the option, so that the log of a server says which limit a peer hit.
+_TOO_BIG_REASON = "message too big (max_message_size)"
 # Automatic pongs queued before the writer takes them: beyond this many, a new ping's pong
 # replaces the last one queued instead of growing the queue, since only the most recent
 # ping needs an answer (RFC 6455 section 5.5.3). A peer that pings and never reads then
@@ -568,7 +570,7 @@ class Connection:
                 # With an extension this bounds the wire size too: bytes held in memory
                 # either way (a compressed frame's payload is rarely larger than its text).
                 if limit is not None and length > limit:
-                    raise RemoteProtocolError(_MESSAGE_TOO_BIG, "message too big")
+                    raise RemoteProtocolError(_MESSAGE_TOO_BIG, _TOO_BIG_REASON)
             frame_end = start + length
             if frame_end > end:
                 # Plain text is checked as it arrives (compressed text cannot be).
@@ -639,7 +641,7 @@ class Connection:
             frame = extension.decode(frame, max_size=limit)
         # Extensions should stop at max_size themselves; this catches those that do not.
         if limit is not None and len(frame.payload) > limit:
-            raise RemoteProtocolError(_MESSAGE_TOO_BIG, "message too big")
+            raise RemoteProtocolError(_MESSAGE_TOO_BIG, _TOO_BIG_REASON)
         return frame.payload
 
     def _queue_automatic_pong(self, payload: bytes) -> None:

@@ -314,7 +314,7 @@ class PerMessageDeflate(Extension):
             size += len(piece)
             if limit is not None and size > limit:
                 raise RemoteProtocolError(
-                    CloseCode.MESSAGE_TOO_BIG, "message too big once decompressed"
+                    CloseCode.MESSAGE_TOO_BIG, "decompressed message too big (max_message_size)"
                 )
             if decompressor.eof:
                 # A block with BFINAL set ends zlib's stream, but RFC 7692 section 7.2.1 lets
