@@ -200,3 +200,4 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/memory.py", *quick, env=env)
     session.run("python", "benchmarks/hostile.py", *quick, env=env)
     session.run("python", "benchmarks/fanout.py", *quick, env=env)
+    session.run("python", "benchmarks/fanout.py", "--hub", "redis", *quick, env=env)

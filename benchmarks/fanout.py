@@ -18,6 +18,7 @@ any loss would be reported.
 
     python benchmarks/fanout.py            # 1,000 subscribers x 1,000 messages
     python benchmarks/fanout.py --quick    # 1,000 x 200, a smoke run
+    python benchmarks/fanout.py --hub redis   # the hubs through Redis (its own redis-server)
     python benchmarks/fanout.py --hub NAME --hub-url URL   # another hub (see HUBS)
 """
 
@@ -28,10 +29,12 @@ import contextlib
 import json
 import os
 import selectors
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,13 +48,58 @@ import anyio  # noqa: E402
 import trio_ws  # noqa: E402
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 #: Hubs by name: a factory taking the ``--hub-url`` value. A hub that spans processes (a
 #: Redis hub, say) registers itself here; the ``hub`` and ``hub-ws`` scenarios use it.
 HUBS: dict[str, Callable[[str | None], trio_ws.BaseHub]] = {
     "inprocess": lambda url: trio_ws.Hub(),
+    # Without --hub-url, main() starts a redis-server of its own on a free loopback port.
+    "redis": lambda url: trio_ws.RedisHub(url or "redis://127.0.0.1:6379"),
 }
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    """A throwaway ``redis-server`` on a free loopback port, without persistence; its URL."""
+    program = shutil.which("redis-server")
+    if program is None:
+        sys.exit("SKIPPED the redis hub: redis-server is not installed (apt install redis-server)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with tempfile.TemporaryDirectory() as directory:
+        process = subprocess.Popen(
+            [
+                program,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                directory,
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while True:  # bounded: until it accepts connections, at most 10 s
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or process.poll() is not None:
+                        raise RuntimeError("redis-server did not start") from None
+                    time.sleep(0.05)
+            yield f"redis://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            process.wait(10)
+
 
 PAYLOAD = b"m" * 64  # a small chat-like message; its server frame is 2 + 64 bytes
 FRAME_SIZE = 2 + len(PAYLOAD)
@@ -328,6 +376,15 @@ def main() -> None:
     if args.reader:
         run_reader(*args.reader, idle=10.0)
         return
+    if args.hub == "redis" and args.hub_url is None:
+        with redis_server() as url:
+            args.hub_url = url
+            _measure(args)
+        return
+    _measure(args)
+
+
+def _measure(args: argparse.Namespace) -> None:
     if args.messages is None:
         args.messages = 200 if args.quick else 1000
     rounds = args.rounds or (1 if args.quick else 3)
