@@ -133,7 +133,7 @@ def fuzz(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff check, ruff format --check and mypy --strict over the package and the tests."""
-    session.install("-e", ".[lint,tests]")
+    session.install("-e", ".[lint,tests,redis]")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", "--strict", "trio_ws")
