@@ -20,6 +20,7 @@ import anyio
 
 from ._hub import DEFAULT_MAX_BUFFER, BaseHub, Hub, Message, Overflow, Subscription
 from ._reconnect import Backoff
+from .sansio._errors import HubUnavailable
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -274,18 +275,22 @@ class RedisHub(BaseHub):
     async def publish(self, topic: str, message: Message) -> int:
         """PUBLISH ``message`` through Redis to the subscribers of every process.
 
-        While Redis is unreachable it raises coredis's ``ConnectionError``: the message is
-        lost (pub/sub is at-most-once).
-
         Returns:
             How many processes (Redis subscriptions) Redis delivered it to.
 
         Raises:
+            HubUnavailable: Redis is unreachable; the message is lost (pub/sub is
+                at-most-once), coredis's error is the ``__cause__``.
             anyio.ClosedResourceError: The hub is closed.
         """
         if self._local.closed:
             raise anyio.ClosedResourceError
-        return int(await self._client.publish(topic, _encode(message)))
+        payload = _encode(message)
+        try:
+            delivered = await self._client.publish(topic, payload)
+        except Exception as error:  # coredis's errors, OS errors, timeouts
+            raise HubUnavailable(f"cannot publish to {topic!r}: Redis is unreachable") from error
+        return int(delivered)
 
     async def aclose(self) -> None:
         """End every local subscription and stop listening to Redis; idempotent."""

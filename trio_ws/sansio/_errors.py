@@ -40,6 +40,7 @@ __all__ = [
     "ConnectionRejected",
     "HandshakeError",
     "HandshakeTimeout",
+    "HubUnavailable",
     "InternalError",
     "InvalidHandshake",
     "InvalidURL",
@@ -219,6 +220,14 @@ class WouldBlock(WebSocketError):
     :meth:`~trio_ws.WebSocketConnection.send_encoded_nowait` when the write buffer is above
     its high-water mark or a fragmented message is being sent; the awaiting variant
     (:meth:`~trio_ws.WebSocketConnection.send_message`) would have waited.
+    """
+
+
+class HubUnavailable(WebSocketError):
+    """A hub that spans processes cannot reach its broker (Redis): the message is lost.
+
+    Raised by :meth:`~trio_ws.RedisHub.publish` while Redis is unreachable; the broker's
+    own error is the ``__cause__``. Publish-subscribe is at-most-once: nothing is retried.
     """
 
 
