@@ -125,6 +125,7 @@ async def _serve_trio_ws(
     max_size: int | None,
     ping_interval: float | None = None,
     ssl_context: Any = None,
+    nowait: bool = False,
 ) -> None:
     import trio_ws
 
@@ -132,8 +133,11 @@ async def _serve_trio_ws(
         ws = await request.accept()
         _count_open()
         try:
-            while True:
-                await ws.send_message(await ws.get_message())
+            if nowait:
+                await _echo_nowait(ws)
+            else:
+                while True:
+                    await ws.send_message(await ws.get_message())
         except trio_ws.ConnectionClosed:
             pass
         finally:
@@ -150,6 +154,68 @@ async def _serve_trio_ws(
         await tg.start(
             functools.partial(trio_ws.serve_websocket, handler, "127.0.0.1", port, **options)
         )
+
+
+async def _echo_nowait(ws: Any) -> None:
+    """The echo loop with the no-yield calls: one checkpoint per batch of received
+    messages (the wait for the first), none per message (``docs/performance.md``)."""
+    from trio_ws import WouldBlock
+
+    get_nowait = ws.get_message_nowait
+    send_nowait = ws.send_message_nowait
+    while True:
+        message = await ws.get_message()
+        while True:
+            try:
+                send_nowait(message)
+            except WouldBlock:  # over write_high_water: wait for room as send_message does
+                await ws.send_message(message)
+            try:
+                message = get_nowait()
+            except WouldBlock:
+                break
+
+
+async def _serve_trio_ws_nowait(
+    port: int, *, compression: bool, max_size: int | None, ping_interval: float | None = None
+) -> None:
+    await _serve_trio_ws(
+        port,
+        compression=compression,
+        max_size=max_size,
+        ping_interval=ping_interval,
+        nowait=True,
+    )
+
+
+@contextlib.asynccontextmanager
+async def _connect_trio_ws_nowait(
+    url: str, *, compression: bool, max_size: int | None
+) -> AsyncIterator[tuple[Send, Recv]]:
+    from trio_ws import WouldBlock
+
+    async with _connect_trio_ws(url, compression=compression, max_size=max_size) as (
+        send_message,
+        get_message,
+    ):
+        # The connection's methods, reached through the bound awaitables' owner.
+        ws: Any = send_message.__self__
+        send_nowait = ws.send_message_nowait
+        get_nowait = ws.get_message_nowait
+
+        async def send(message: Any) -> None:
+            try:
+                send_nowait(message)
+            except WouldBlock:
+                await send_message(message)
+
+        async def recv() -> Any:
+            try:
+                return get_nowait()
+            except WouldBlock:
+                return await get_message()
+
+        yield send, recv
 
 
 @contextlib.asynccontextmanager
@@ -439,6 +505,22 @@ LIBRARIES: dict[str, Library] = {
             _serve_trio_ws,
             _connect_trio_ws,
             note="through anyio",
+        ),
+        Library(
+            "trio_ws-trio-nowait",
+            "trio",
+            ("trio_ws", "trio"),
+            _serve_trio_ws_nowait,
+            _connect_trio_ws_nowait,
+            note="the *_nowait calls, a checkpoint per batch",
+        ),
+        Library(
+            "trio_ws-asyncio-nowait",
+            "asyncio",
+            ("trio_ws",),
+            _serve_trio_ws_nowait,
+            _connect_trio_ws_nowait,
+            note="the *_nowait calls, through anyio",
         ),
         Library(
             "trio_ws-trio-tls",

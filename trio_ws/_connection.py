@@ -30,6 +30,7 @@ from ._messages import MessageQueue
 from ._reader import read_until_closed, run_reader, run_socket_reader
 from ._transport import (
     loop_cancel_shielded_checkpoint,
+    loop_checkpoint,
     loop_checkpoint_if_cancelled,
     socket_io,
 )
@@ -173,6 +174,7 @@ class WebSocketConnection:
     __slots__ = (
         "__weakref__",
         "_cancel_shielded_checkpoint",
+        "_checkpoint",
         "_checkpoint_if_cancelled",
         "_close_cause",
         "_closed_flag",
@@ -215,8 +217,11 @@ class WebSocketConnection:
         self._messages = MessageQueue(config.max_queue)
         self._pings = PingTracker()
         self._io = socket_io(stream)
-        # Every awaited public call is a checkpoint, as trio's channels are: a cancellation
-        # point before the operation, a shielded schedule point after it.
+        # Every awaited public call is a checkpoint. The hot ones (get_message with a
+        # message waiting, send_message) yield first and then act without awaiting; the
+        # others take a cancellation point before acting and a shielded schedule point
+        # after, as trio's channels do.
+        self._checkpoint = loop_checkpoint()
         self._checkpoint_if_cancelled = loop_checkpoint_if_cancelled()
         self._cancel_shielded_checkpoint = loop_cancel_shielded_checkpoint()
         self._writer = Writer(
@@ -525,12 +530,11 @@ class WebSocketConnection:
         """
         queue = self._messages
         if queue:
-            # A message is waiting: still a checkpoint (cancellation point, then a
-            # shielded schedule point: the message taken is never lost).
-            await self._checkpoint_if_cancelled()
-            message = queue.get_nowait()
-            await self._cancel_shielded_checkpoint()
-            return message
+            # A message is waiting: still a checkpoint, taken before the message so that a
+            # cancellation there leaves it queued. Nothing awaits after it is taken.
+            await self._checkpoint()
+            if queue:
+                return queue.get_nowait()
         while True:
             if queue.closed:
                 await checkpoint()
@@ -572,10 +576,9 @@ class WebSocketConnection:
         # one frame less on the stack of a handler waiting in ``async for``.
         queue = self._messages
         if queue:
-            await self._checkpoint_if_cancelled()
-            message = queue.get_nowait()
-            await self._cancel_shielded_checkpoint()
-            return message
+            await self._checkpoint()
+            if queue:
+                return queue.get_nowait()
         while True:
             if queue.closed:
                 await checkpoint()
@@ -607,27 +610,21 @@ class WebSocketConnection:
         error.__cause__ = self._close_cause
         return error
 
-    async def _wait_to_send(self) -> bool:
+    async def _wait_to_send(self) -> None:
         """Wait for room in the write buffer and for a fragmented message to end.
 
-        A cancellation point either way; returns whether it also yielded (waited), so
-        that the caller adds the schedule point only when it did not. Raises
-        :exc:`ConnectionClosed` (after a schedule point) when sending is over.
+        A checkpoint either way (a schedule point, then a cancellation point), so that the
+        caller queues its message with no await after it. Raises
+        :exc:`ConnectionClosed` when sending is over.
         """
-        yielded = False
         if self._protocol.bytes_to_send > self._high_water:
             await self._writer.wait_for_space()
-            yielded = True
         else:
-            await self._checkpoint_if_cancelled()
+            await self._checkpoint()
         while self._fragmenting is not None:
             await self._fragmenting.wait()
-            yielded = True
         if self._protocol.state is not _OPEN or self._writer.stopped:
-            if not yielded:
-                await self._cancel_shielded_checkpoint()
             raise self._closed_error()
-        return yielded
 
     async def send_message(
         self,
@@ -660,20 +657,15 @@ class WebSocketConnection:
             Safe: if cancelled, the message was not sent (this call only waits before
             queueing it).
         """
-        yielded = await self._wait_to_send()
+        await self._wait_to_send()
         protocol = self._protocol
         if text is None:
             text = isinstance(message, str)
-        try:
-            if text:
-                data = message if isinstance(message, str) else bytes(message)
-                protocol.send_text(data, compress=compress)
-            else:
-                protocol.send_binary(message, compress=compress)
-        except BaseException:
-            if not yielded:
-                await self._cancel_shielded_checkpoint()
-            raise
+        if text:
+            data = message if isinstance(message, str) else bytes(message)
+            protocol.send_text(data, compress=compress)
+        else:
+            protocol.send_binary(message, compress=compress)
         self._writer.write_or_wake()
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
@@ -683,8 +675,6 @@ class WebSocketConnection:
                 len(message),
                 "chars" if isinstance(message, str) else "bytes",
             )
-        if not yielded:
-            await self._cancel_shielded_checkpoint()
 
     def send_message_nowait(
         self,

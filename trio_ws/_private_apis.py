@@ -19,8 +19,8 @@ What is used, and why:
   ``read_queue``, ``read_event`` and ``is_at_eof``), to write to the transport and take the
   received chunks without the per-call pause/resume of ``SocketStream.receive``;
 - ``anyio._core._eventloop.get_async_backend``, for the backend's own
-  ``checkpoint_if_cancelled`` bound once (anyio's public function finds the backend on
-  every call);
+  ``checkpoint_if_cancelled`` and ``checkpoint`` bound once (anyio's public functions find
+  the backend on every call);
 - the memory BIOs of anyio's ``TLSStream`` (``_read_bio``, ``_write_bio``; the
   ``ssl.SSLObject`` itself is public, as ``TLSAttribute.ssl_object``), so that TLS over a
   socket on trio takes the same direct path as plain TCP (see ``_transport.TLSSocketIO``);
@@ -46,6 +46,7 @@ __all__ = [
     "FAST_PATHS",
     "anyio_tls_parts",
     "asyncio_stream_parts",
+    "backend_checkpoint",
     "backend_checkpoint_if_cancelled",
     "is_anyio_trio_socket_stream",
     "trio_nursery",
@@ -123,12 +124,21 @@ def anyio_tls_parts(
 
 def backend_checkpoint_if_cancelled() -> Callable[[], Awaitable[None]] | None:
     """anyio's running backend's own ``checkpoint_if_cancelled``, or ``None``."""
+    return _backend_method("checkpoint_if_cancelled")
+
+
+def backend_checkpoint() -> Callable[[], Awaitable[None]] | None:
+    """anyio's running backend's own ``checkpoint``, or ``None``."""
+    return _backend_method("checkpoint")
+
+
+def _backend_method(name: str) -> Callable[[], Awaitable[None]] | None:
     if not FAST_PATHS:
         return None
     try:
         from anyio._core._eventloop import get_async_backend
 
-        method: Callable[[], Awaitable[None]] = get_async_backend().checkpoint_if_cancelled
+        method: Callable[[], Awaitable[None]] = getattr(get_async_backend(), name)
     except Exception:  # another anyio layout, or no loop running
         return None
     return method

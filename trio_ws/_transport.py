@@ -37,6 +37,7 @@ from anyio.abc import SocketAttribute
 from ._private_apis import (
     anyio_tls_parts,
     asyncio_stream_parts,
+    backend_checkpoint,
     backend_checkpoint_if_cancelled,
     is_anyio_trio_socket_stream,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "SocketIO",
     "TLSSocketIO",
     "loop_cancel_shielded_checkpoint",
+    "loop_checkpoint",
     "loop_checkpoint_if_cancelled",
     "socket_io",
 ]
@@ -333,6 +335,25 @@ def loop_checkpoint_if_cancelled() -> Callable[[], Awaitable[None]]:
         return trio.lowlevel.checkpoint_if_cancelled
     method = backend_checkpoint_if_cancelled()
     return anyio.lowlevel.checkpoint_if_cancelled if method is None else method
+
+
+def loop_checkpoint() -> Callable[[], Awaitable[None]]:
+    """``checkpoint`` (a schedule point, then a cancellation point) of the running loop.
+
+    On asyncio it is one ``sleep(0)``, where anyio's ``cancel_shielded_checkpoint`` enters
+    and leaves a shielded cancel scope (several microseconds): the hot calls of a
+    connection yield first and then act without awaiting, so they need no shield.
+    """
+    try:
+        cancelled = anyio.get_cancelled_exc_class()
+    except Exception:  # no event loop running yet
+        return anyio.lowlevel.checkpoint
+    if cancelled.__module__.startswith("trio"):
+        import trio
+
+        return trio.lowlevel.checkpoint
+    method = backend_checkpoint()
+    return anyio.lowlevel.checkpoint if method is None else method
 
 
 def loop_cancel_shielded_checkpoint() -> Callable[[], Awaitable[None]]:
