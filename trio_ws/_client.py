@@ -27,14 +27,20 @@ import anyio.abc
 from anyio.streams.tls import TLSStream
 
 from ._compression import client_factories
-from ._config import ClientOptions, ConnectionConfig, resolve_options, with_options
+from ._config import (
+    ClientOptions,
+    ConnectionConfig,
+    new_protocol,
+    resolve_options,
+    with_options,
+)
 from ._connection import ConnectionInfo, WebSocketConnection, open_connection
 from ._groups import open_task_group
 from ._proxy import open_transport
 from ._reader import RECEIVE_SIZE
 from ._streams import as_byte_stream
 from ._url import WebSocketURL, parse_url
-from .sansio import ClientHandshake, Connection, Headers, Role
+from .sansio import ClientHandshake, Headers, Role
 from .sansio._errors import (
     ConnectionRejected,
     HandshakeTimeout,
@@ -343,13 +349,7 @@ async def _connect(
             f"connecting to {where} and the handshake took over {config.open_timeout} s"
         )
     assert stream is not None  # set above, or the handshake raised
-    protocol = Connection(
-        Role.CLIENT,
-        max_message_size=config.max_message_size,
-        max_fragments=config.max_fragments,
-        extensions=accepted.extensions,
-        decode_text=config.decode_text,
-    )
+    protocol = new_protocol(config, Role.CLIENT, accepted.extensions)
     path, _, query = resource.partition("?")
     info = ConnectionInfo(
         path=path,

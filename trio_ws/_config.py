@@ -25,10 +25,12 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
 
+from .sansio import Connection
 from .sansio._handshake import DEFAULT_MAX_REQUEST_SIZE, allowed_origins
 
 if TYPE_CHECKING:
     from ._compression import Compression
+    from .sansio import Extension, Role
 
 __all__ = [
     "DEFAULT_CLOSE_TIMEOUT",
@@ -45,6 +47,7 @@ __all__ = [
     "ConnectionOptions",
     "Option",
     "ServerOptions",
+    "new_protocol",
     "Side",
     "connection_config",
     "option_rows",
@@ -294,6 +297,23 @@ class ConnectionConfig:
         for option in _CONNECTION_OPTIONS:
             if option.check is not None:
                 option.check(option.name, getattr(self, option.name))
+
+
+def new_protocol(
+    config: ConnectionConfig, role: Role, extensions: Sequence[Extension] = ()
+) -> Connection:
+    """The sans-IO core of one connection, with the parts of ``config`` the core enforces.
+
+    The one place that turns a policy into a core, for the client, the server's request
+    and the in-memory pairs alike.
+    """
+    return Connection(
+        role,
+        max_message_size=config.max_message_size,
+        max_fragments=config.max_fragments,
+        extensions=extensions,
+        decode_text=config.decode_text,
+    )
 
 
 class ConnectionOptions(TypedDict, total=False):

@@ -32,8 +32,9 @@ import anyio
 from anyio.abc import SocketAttribute
 from anyio.streams.tls import TLSAttribute, TLSStream
 
+from ._config import new_protocol
 from ._connection import Address, ConnectionInfo, open_connection
-from .sansio import Connection, Role
+from .sansio import Role
 from .sansio._errors import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -238,13 +239,7 @@ class WebSocketRequest:
             subprotocol=subprotocol, extra_headers=extra_headers
         )
         self._claim(_Answer.ACCEPTING)
-        protocol = Connection(
-            Role.SERVER,
-            max_message_size=self._config.max_message_size,
-            max_fragments=self._config.max_fragments,
-            extensions=extensions,
-            decode_text=self._config.decode_text,
-        )
+        protocol = new_protocol(self._config, Role.SERVER, extensions)
         info = ConnectionInfo(
             path=self.path,
             query=self.query,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from .._config import ConnectionConfig
+from .._config import ConnectionConfig, new_protocol
 from .._connection import ConnectionInfo, ConnectionLink, WebSocketConnection, open_connection
 from .._groups import open_task_group
 from ..sansio import Connection, Role
@@ -71,13 +71,7 @@ def build_linked(
     extensions: tuple[Extension, ...] = (),
 ) -> tuple[WebSocketConnection, ConnectionLink]:
     """As :func:`build_connection`, with the link that starts and aborts the connection."""
-    protocol = Connection(
-        role,
-        max_message_size=config.max_message_size,
-        max_fragments=config.max_fragments,
-        extensions=extensions,
-        decode_text=config.decode_text,
-    )
+    protocol = new_protocol(config, role, extensions)
     info = ConnectionInfo(path="/", extensions=extensions)
     return open_connection(stream, protocol, config=config, info=info)
 
