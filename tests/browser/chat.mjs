@@ -18,6 +18,9 @@ const base = process.argv[2];
 const STEP = 15000; // ms, for each wait
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 const profile = mkdtempSync(join(tmpdir(), "trio-ws-chromium-"));
+// Every HTTP error the pages meet: the page must load with none (Chromium does not report
+// its favicon request here; the page declares an inline icon so that none is made).
+const httpErrors = [];
 
 function step(name) {
   console.log(`step: ${name}`);
@@ -26,6 +29,9 @@ function step(name) {
 async function openChat(context, name, room) {
   const page = await context.newPage();
   page.on("console", (m) => console.log(`[${name} console] ${m.text()}`));
+  page.on("response", (r) => {
+    if (r.status() >= 400) httpErrors.push(`${name}: ${r.status()} ${r.url()}`);
+  });
   await page.goto(base, { timeout: STEP });
   await page.fill("#name", name);
   await page.fill("#room", room);
@@ -86,6 +92,7 @@ try {
   await say(ann, "hello from ann");
   await waitMessage(bob, "ann: hello from ann");
   await waitMessage(ann, "ann: hello from ann");
+  if (httpErrors.length) throw new Error(`HTTP errors: ${httpErrors.join(", ")}`);
 
   console.log("STOP");
   await nextLine();
@@ -98,6 +105,7 @@ try {
   step("bob sends, ann sees it");
   await say(bob, "bob is back");
   await waitMessage(ann, "bob: bob is back");
+  if (httpErrors.length) throw new Error(`HTTP errors: ${httpErrors.join(", ")}`);
   console.log("OK");
 } catch (error) {
   failed = true;
