@@ -377,3 +377,42 @@ def test_the_multiprocess_example_shares_rooms_between_workers(redis_server: Red
         finally:
             for member in members:
                 member.close()
+
+
+@pytest.mark.parametrize("backend", ["trio", "asyncio"])
+def test_the_multiprocess_example_stops_gracefully_on_ctrl_c(
+    redis_server: RedisServer, backend: str
+) -> None:
+    # Ctrl-C in a terminal signals the whole foreground process group: every worker gets
+    # SIGINT from the terminal, then again from the supervisor, which forwards it.
+    example = ROOT / "examples" / "multiprocess_server.py"
+    command = [sys.executable, str(example), "--workers", "2", "--port", "0"]
+    process = subprocess.Popen(
+        [*command, "--backend", backend, "--redis", redis_server.url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        start_new_session=True,  # a process group of its own, as a shell gives a job
+    )
+    try:
+        assert process.stdout is not None
+        stdout = process.stdout
+        banners: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: banners.put(stdout.readline()), daemon=True).start()
+        match = re.search(r"ws://[\d.]+:\d+/", banners.get(timeout=30))
+        assert match
+        with trio_ws.connect_sync(match.group(0) + "?name=ann&room=r") as ann:
+            assert ann.recv(timeout=10) == "* ann joined"
+            os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does
+            with pytest.raises(trio_ws.ConnectionClosed) as closed:
+                ann.recv(timeout=10)
+            assert closed.value.code == 1001  # going away: the graceful shutdown
+        out, err = process.communicate(timeout=30)
+        assert process.returncode == 0, err
+        assert "stopped" in out
+    finally:
+        # Workers that outlive it would hold the pipes open: kill the whole group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate(timeout=30)
