@@ -49,17 +49,36 @@ def worker_handler(chat: ChatServer) -> Handler:
 
 async def worker(host: str, port: int, redis: str | None) -> None:
     """One worker: the chat on ``host:port``, the port shared with the other workers."""
-    hub: BaseHub = Hub() if redis is None else RedisHub(redis)
-    async with hub:
-        handler = worker_handler(ChatServer(hub))
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    # Opened first and closed last: a second signal during the shutdown (see
+    # ignore_stop_signals) lands in it and changes nothing; one during the start-up stops
+    # the worker as soon as it listens.
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        hub: BaseHub = Hub() if redis is None else RedisHub(redis)
+        async with hub:
+            handler = worker_handler(ChatServer(hub))
             async with anyio.create_task_group() as tg:
                 serve = functools.partial(serve_websocket, allow_plain_http=True, reuse_port=True)
                 await tg.start(serve, handler, host, port)
                 print(f"worker {os.getpid()} listening", flush=True)
                 async for _ in signals:
-                    tg.cancel_scope.cancel()
+                    tg.cancel_scope.cancel()  # members get 1001 (going away)
                     break
+    ignore_stop_signals()  # closing the receiver restored a handler (on asyncio the default)
+
+
+def ignore_stop_signals() -> None:
+    """Ignore SIGINT and SIGTERM: a worker does, except while its signal receiver is open.
+
+    A worker is signalled twice when its whole process group is (Ctrl-C in a terminal, or
+    a service manager that signals every process of the service): directly, then by the
+    supervisor, which forwards the signal. The second must neither interrupt the graceful
+    shutdown (KeyboardInterrupt) nor kill a worker that has finished it and is exiting
+    (which the supervisor would report as a failure). The supervisor starts the workers so
+    (ignored dispositions survive exec, and Python keeps them), and a worker calls this
+    again once it has closed its receiver.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def free_port(host: str) -> socket.socket:
@@ -76,35 +95,47 @@ def supervise(args: argparse.Namespace) -> int:
     port = holder.getsockname()[1] if holder is not None else args.port
     command = [sys.executable, __file__, "--worker", "--host", args.host, "--port", str(port)]
     command += ["--backend", args.backend] + (["--redis", args.redis] if args.redis else [])
-    workers = [
-        subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(args.workers)
-    ]
     stop = [False]
 
     def on_signal(signum: int, frame: object) -> None:
         stop[0] = True
 
+    # Before the workers start: a signal meanwhile must not kill the supervisor and leave
+    # the workers running.
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    # The workers start with the signals ignored (preexec_fn: the supervisor has no threads):
+    # one that Ctrl-C reaches while it imports would otherwise die of a KeyboardInterrupt.
+    workers = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, text=True, preexec_fn=ignore_stop_signals)
+        for _ in range(args.workers)
+    ]
+    ready: list[subprocess.Popen[str]] = []
     try:
         for process in workers:
             assert process.stdout is not None
             if not process.stdout.readline():  # "worker PID listening"
                 print("a worker failed to start", file=sys.stderr)
                 return 1
+            ready.append(process)
         if holder is not None:
             holder.close()
         shared = "rooms shared through Redis" if args.redis else "rooms per worker"
-        print(
-            f"{args.workers} workers on ws://{args.host}:{port}/?name=YOURNAME ({shared})",
-            flush=True,
-        )
+        if not stop[0]:  # else stopped while starting
+            print(
+                f"{args.workers} workers on ws://{args.host}:{port}/?name=YOURNAME ({shared})",
+                flush=True,
+            )
         while not stop[0] and all(process.poll() is None for process in workers):
             time.sleep(0.2)
     finally:
         for process in workers:
             if process.poll() is None:
-                process.send_signal(signal.SIGINT)
+                if process in ready:
+                    process.send_signal(signal.SIGINT)  # graceful: members get 1001
+                else:
+                    # Serving nobody yet, and ignoring signals until its receiver is open.
+                    process.kill()
         codes = [process.wait(timeout=30) for process in workers]
     print("stopped", flush=True)
     return 0 if all(code == 0 for code in codes) else 1
