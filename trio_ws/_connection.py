@@ -27,7 +27,7 @@ from ._groups import open_task_group, spawner
 from ._keepalive import PingTracker, run_keepalive
 from ._lifecycle import IOEvent, IOState, next_io_state
 from ._messages import MessageQueue
-from ._reader import read_until_closed, run_reader, run_socket_reader
+from ._reader import CallbackReader, read_until_closed, run_reader, run_socket_reader
 from ._transport import (
     loop_cancel_shielded_checkpoint,
     loop_checkpoint,
@@ -284,12 +284,19 @@ class WebSocketConnection:
         self._task_group = task_group
         start_soon = spawner(task_group)
         io = self._io
-        name = f"trio_ws[{self._id}] reader"
+        callbacks: CallbackReader | None = None
         if io is not None and io.waits:
             # Closing the socket ends this one: it needs no scope (see run_socket_reader).
-            start_soon(run_socket_reader, self._link, io, name=name)
+            start_soon(run_socket_reader, self._link, io, name=f"trio_ws[{self._id}] reader")
+        elif io is not None and io.protocol is not None and not self.is_client:
+            # A server's connection on asyncio: no reader task while it is open (see
+            # CallbackReader); attached once everything else is set up, since it may feed
+            # data at once. Its session's task holds the task group open until it is
+            # closed. A client's reader task is what holds the caller's task group open
+            # (as on trio), so clients keep it.
+            callbacks = CallbackReader(self._link, io.transport, io.protocol, self._start_reader)
         else:
-            start_soon(self._run_task, run_reader, self._link, name=name)
+            self._start_reader(None)
         # On a socket, the writer task starts when bytes wait that nobody writes, and ends
         # when they are written; on other streams it runs from the start (see _writer).
         self._writer.set_spawner(self._spawn_writer)
@@ -315,6 +322,34 @@ class WebSocketConnection:
             self.resource,
             self._info.subprotocol,
         )
+        if callbacks is not None:
+            callbacks.attach()
+
+    def _start_reader(self, error: Exception | None) -> None:
+        """Start the reader task (or, given an error of the read path, one that reports it)."""
+        if self._state is _IO_CLOSED:
+            self._reader_done.set()
+            return
+        start_soon = spawner(self._task_group)
+        name = f"trio_ws[{self._id}] reader"
+        try:
+            if error is None:
+                start_soon(self._run_task, run_reader, self._link, name=name)
+            else:
+                start_soon(self._run_task, self._report_read_error, error, name=name)
+        except RuntimeError:
+            # The owner's task group is gone with the connection still open (an owner
+            # bug): nothing can run its close any more, so the transport is dropped.
+            logger.debug("[%s] task group closed under an open connection: aborted", self._id)
+            self._reader_done.set()
+            if self._io is not None and self._io.protocol is not None:
+                self._io.transport.abort()
+
+    async def _report_read_error(self, error: Exception) -> None:
+        try:
+            await self._link.on_internal_error(error)
+        finally:
+            self._reader_done.set()
 
     def _spawn_writer(self) -> None:
         # The writer's spawner: a bound method costs less than a partial holding two.
@@ -1097,7 +1132,7 @@ class ConnectionLink:
     async def on_internal_error(self, exc: Exception) -> None:
         """A bug in trio_ws or an extension: report it to receivers, fail with 1011."""
         ws = self._ws
-        logger.exception("[%s] unexpected error in the reader task", ws._id)
+        logger.error("[%s] unexpected error in the reader", ws._id, exc_info=exc)
         ws._internal_error = exc
         await ws._fail(1011, "internal error")
 

@@ -8,9 +8,10 @@ the cause), and unexpected errors are logged and stored for ``get_message()`` to
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
@@ -31,6 +32,7 @@ __all__ = [
     "LARGE_RECEIVE_SIZE",
     "RECEIVE_SIZE",
     "TRANSPORT_ERRORS",
+    "CallbackReader",
     "ReaderHost",
     "close_phase",
     "read_until_closed",
@@ -40,6 +42,12 @@ __all__ = [
 ]
 
 logger = logging.getLogger("trio_ws")
+
+_sniffio: Any
+try:
+    import sniffio as _sniffio
+except ImportError:  # anyio then finds asyncio by its running loop, callbacks included
+    _sniffio = None
 
 #: How much the reader asks the stream for at a time.
 RECEIVE_SIZE = 2**16
@@ -279,6 +287,127 @@ async def _read_transport(ws: ReaderHost, io: SocketIO) -> None:
                 del data  # not kept while the next read waits
     finally:
         transport.pause_reading()
+
+
+class CallbackReader(asyncio.Protocol):
+    """The read path on anyio's asyncio socket stream while the connection is open: no task.
+
+    An idle connection on asyncio would otherwise keep a reader task parked on the stream
+    protocol's event (the task, its frames, anyio's task handle and a cancel scope: about
+    4 KiB of a server's memory per connection), and each received chunk would cost that
+    task a step before the getter's. Installed in place of anyio's protocol with the
+    transport's public ``set_protocol()``, this one feeds the connection from the event
+    loop's ``data_received`` callback. The writing side (``pause_writing``,
+    ``resume_writing``, ``connection_lost``) is passed on to anyio's protocol, whose
+    ``SocketStream.send`` keeps working.
+
+    Anything but plain data hands over to the reader task (``start_task``), with anyio's
+    protocol back in place so that the stream is exactly as anyio left it: the core closed
+    (the close phase), end of stream or a lost connection, a full message queue or unread
+    answers (backpressure), an unexpected error. The task then goes on with
+    :func:`read_until_closed`, as on any stream.
+    """
+
+    __slots__ = ("_attached", "_host", "_inner", "_start_task", "_transport")
+
+    def __init__(
+        self, host: ReaderHost, transport: asyncio.Transport, inner: Any, start_task: Any
+    ) -> None:
+        self._host = host
+        self._transport = transport
+        self._inner = inner
+        # Starts the reader task; given an error, a task that reports it instead.
+        self._start_task: Callable[[Exception | None], None] = start_task
+        self._attached = False
+
+    def attach(self) -> None:
+        """Take over reading: first what anyio's protocol queued, then the callbacks."""
+        host = self._host
+        inner = self._inner
+        chunks: deque[bytes] = inner.read_queue
+        data = host.take_initial_data()
+        try:
+            if data:
+                host.on_data(data)
+            while chunks and host.protocol.state is not _CLOSED:
+                host.on_data(chunks.popleft())
+        except Exception as exc:
+            self._start_task(exc)
+            return
+        del data
+        if chunks or inner.is_at_eof or self._transport.is_closing() or not self._can_read():
+            self._start_task(None)
+            return
+        inner.read_event.clear()
+        self._transport.set_protocol(self)
+        self._attached = True
+        self._transport.resume_reading()
+
+    def _can_read(self) -> bool:
+        host = self._host
+        return (
+            host.protocol.state is not _CLOSED
+            and not host.messages.full
+            and not host.writer.replies_over_limit
+        )
+
+    def _hand_over(self, error: Exception | None = None) -> None:
+        """Give reading back to anyio's protocol and to the reader task."""
+        if self._attached:
+            self._attached = False
+            self._transport.set_protocol(self._inner)
+            self._start_task(error)
+
+    # In a loop callback no task is current, so sniffio (which anyio asks when it is
+    # installed, as it is with trio) cannot tell that asyncio runs, and anyio calls that
+    # need the backend (current_time, a new Event, starting a task) would fail: each
+    # callback says so for its own duration.
+
+    def data_received(self, data: bytes) -> None:
+        if not self._attached:  # a chunk already on its way when reading was handed over
+            self._inner.data_received(data)
+            return
+        token = None if _sniffio is None else _sniffio.current_async_library_cvar.set("asyncio")
+        try:
+            try:
+                self._host.on_data(data if type(data) is bytes else bytes(data))
+            except Exception as exc:
+                # A bug (of trio_ws or an extension): a task reports it as the reader task
+                # would (logged, 1011).
+                self._transport.pause_reading()
+                self._hand_over(exc)
+                return
+            if not self._can_read():
+                self._transport.pause_reading()
+                self._hand_over()
+        finally:
+            if token is not None:
+                _sniffio.current_async_library_cvar.reset(token)
+
+    def eof_received(self) -> bool | None:
+        if self._attached:
+            self._transport.pause_reading()
+        result: bool | None = self._inner.eof_received()
+        self._hand_over_in_callback()
+        return result
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._inner.connection_lost(exc)
+        self._hand_over_in_callback()
+
+    def _hand_over_in_callback(self) -> None:
+        token = None if _sniffio is None else _sniffio.current_async_library_cvar.set("asyncio")
+        try:
+            self._hand_over()
+        finally:
+            if token is not None:
+                _sniffio.current_async_library_cvar.reset(token)
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
 
 
 async def close_phase(ws: ReaderHost) -> None:

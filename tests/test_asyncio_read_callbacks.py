@@ -1,0 +1,87 @@
+"""A server connection on asyncio reads from the loop's callbacks while it is open.
+
+No reader task exists while the connection is idle or echoing (see
+``trio_ws._reader.CallbackReader``); backpressure, the close and the end of the stream
+hand reading over to a task. These tests look at the tasks asyncio reports (public API)
+and at what the peer sees; the behaviour itself is tested on both backends elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+import anyio
+import pytest
+
+from trio_ws import (
+    ConnectionConfig,
+    WebSocketRequest,
+    open_websocket_url,
+    serve_websocket,
+)
+from trio_ws._private_apis import FAST_PATHS
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.skipif(not FAST_PATHS, reason="the fast paths are off (TRIO_WS_FAST_PATHS=0)"),
+]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _reader_tasks() -> list[str]:
+    return [task.get_name() for task in asyncio.all_tasks() if task.get_name().endswith(" reader")]
+
+
+async def test_an_echoing_server_connection_has_no_reader_task() -> None:
+    async def echo(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        async for message in ws:
+            await ws.send_message(message)
+
+    async with anyio.create_task_group() as tg:
+        server = await tg.start(functools.partial(serve_websocket, echo, "127.0.0.1", 0))
+        url = f"ws://127.0.0.1:{server.port}/"
+        async with open_websocket_url(url) as ws:
+            client_readers = _reader_tasks()
+            with anyio.fail_after(10):
+                for number in range(200):
+                    await ws.send_message(str(number))
+                    assert await ws.get_message() == str(number)
+            # The client's own reader task is the only one: the server has none.
+            assert _reader_tasks() == client_readers
+            assert len(client_readers) == 1
+        tg.cancel_scope.cancel()
+
+
+async def test_backpressure_hands_reading_to_a_task_and_loses_nothing() -> None:
+    release = anyio.Event()
+    received: list[str | bytes] = []
+
+    async def slow(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        await release.wait()
+        received.extend([message async for message in ws])
+
+    config = ConnectionConfig(max_queue=4, ping_interval=None)
+    async with anyio.create_task_group() as tg:
+        serve = functools.partial(serve_websocket, slow, "127.0.0.1", 0, config=config)
+        server = await tg.start(serve)
+        async with open_websocket_url(f"ws://127.0.0.1:{server.port}/") as ws:
+            before = len(_reader_tasks())
+            with anyio.fail_after(10):
+                for number in range(50):
+                    await ws.send_message(f"m{number}")
+                # The server's queue fills up: reading pauses, in a task of its own.
+                # Bounded by fail_after; asyncio has no event for a task's start.
+                while len(_reader_tasks()) == before:  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
+                release.set()
+                await ws.aclose()
+            assert ws.close_code == 1000
+        tg.cancel_scope.cancel()
+    assert received == [f"m{number}" for number in range(50)]
