@@ -17,7 +17,10 @@ What is used, and why:
   is not);
 - on asyncio, the stream's ``_transport`` and ``_protocol`` (with the protocol's
   ``read_queue``, ``read_event`` and ``is_at_eof``), to write to the transport and take the
-  received chunks without the per-call pause/resume of ``SocketStream.receive``;
+  received chunks without the per-call pause/resume of ``SocketStream.receive``; and, for
+  a server connection, to put ``_reader.CallbackReader`` in the protocol's place (with the
+  transport's public ``set_protocol``) while the connection is open, passing the writing
+  callbacks on to anyio's protocol and giving it back its place afterwards;
 - ``anyio._core._eventloop.get_async_backend``, for the backend's own
   ``checkpoint_if_cancelled`` and ``checkpoint`` bound once (anyio's public functions find
   the backend on every call);
