@@ -85,3 +85,38 @@ async def test_backpressure_hands_reading_to_a_task_and_loses_nothing() -> None:
             assert ws.close_code == 1000
         tg.cancel_scope.cancel()
     assert received == [f"m{number}" for number in range(50)]
+
+
+async def test_reading_returns_to_the_callbacks_once_the_backlog_is_read() -> None:
+    release = anyio.Event()
+
+    async def slow_echo(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        await release.wait()
+        async for message in ws:
+            await ws.send_message(message)
+
+    config = ConnectionConfig(max_queue=4, ping_interval=None)
+    async with anyio.create_task_group() as tg:
+        serve = functools.partial(serve_websocket, slow_echo, "127.0.0.1", 0, config=config)
+        server = await tg.start(serve)
+        async with open_websocket_url(f"ws://127.0.0.1:{server.port}/") as ws:
+            client_only = len(_reader_tasks())
+            with anyio.fail_after(10):
+                for number in range(50):
+                    await ws.send_message(f"m{number}")
+                # Bounded by fail_after; asyncio has no event for a task's start or end.
+                while len(_reader_tasks()) == client_only:  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
+                release.set()
+                assert [await ws.get_message() for _ in range(50)] == [
+                    f"m{number}" for number in range(50)
+                ]
+                # The backlog is read: the server's reader task ends, the callbacks read.
+                while len(_reader_tasks()) > client_only:  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
+                for number in range(20):
+                    await ws.send_message(f"again {number}")
+                    assert await ws.get_message() == f"again {number}"
+            assert len(_reader_tasks()) == client_only
+        tg.cancel_scope.cancel()

@@ -295,6 +295,7 @@ class WebSocketConnection:
             # closed. A client's reader task is what holds the caller's task group open
             # (as on trio), so clients keep it.
             callbacks = CallbackReader(self._link, io.transport, io.protocol, self._start_reader)
+            self._link.callbacks = callbacks
         else:
             self._start_reader(None)
         # On a socket, the writer task starts when bytes wait that nobody writes, and ends
@@ -1055,6 +1056,7 @@ class ConnectionLink:
 
     __slots__ = (
         "_ws",
+        "callbacks",
         "close_timeout",
         "id",
         "io",
@@ -1077,6 +1079,9 @@ class ConnectionLink:
         self.io = ws._io
         self.close_timeout = ws._config.close_timeout
         self.is_client = ws.is_client
+        #: The asyncio server's callback reader, set once when the connection starts: the
+        #: reader task hands reading back to it once it may (see _reader).
+        self.callbacks: CallbackReader | None = None
 
     # --- the owner (client, server session)
 

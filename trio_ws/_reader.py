@@ -68,6 +68,7 @@ TRANSPORT_ERRORS = (
 )
 
 _CLOSED = ConnectionState.CLOSED
+_OPEN = ConnectionState.OPEN
 
 
 class ReaderHost(Protocol):
@@ -82,6 +83,7 @@ class ReaderHost(Protocol):
     writer: Writer
     stream: ByteStream
     io: SocketIO | None
+    callbacks: CallbackReader | None
     close_timeout: float
     is_client: bool
     reading_paused: bool
@@ -136,16 +138,18 @@ async def _wait_for_space(host: ReaderHost) -> None:
         await writer.wait_for_replies()
 
 
-async def read_until_closed(ws: ReaderHost) -> None:
+async def read_until_closed(ws: ReaderHost) -> bool:
     """Read and dispatch until the core is closed, then close the transport.
 
     Run by the reader task, or by ``aclose()`` when the reader task is gone. Never raises
-    transport errors: they close the connection (1006, cause chained).
+    transport errors: they close the connection (1006, cause chained). Returns ``True``
+    when it stopped early instead, having handed reading back to the connection's
+    :class:`CallbackReader` (the connection is open and all is read).
     """
     io = ws.io
     if io is not None and io.waits:
         await run_socket_reader(ws, io)
-        return
+        return False
     protocol = ws.protocol
     stream = ws.stream
     queue = ws.messages
@@ -153,8 +157,8 @@ async def read_until_closed(ws: ReaderHost) -> None:
     on_data = ws.on_data
     try:
         _feed_initial_data(ws)
-        if io is not None and io.protocol is not None:
-            await _read_transport(ws, io)
+        if io is not None and io.protocol is not None and await _read_transport(ws, io):
+            return True
         size = RECEIVE_SIZE
         while protocol.state is not _CLOSED:
             if queue.full or writer.replies_over_limit:
@@ -167,8 +171,9 @@ async def read_until_closed(ws: ReaderHost) -> None:
             del data  # not kept while the next read waits
     except TRANSPORT_ERRORS as exc:
         await ws.on_transport_error(exc)
-        return
+        return False
     await close_phase(ws)
+    return False
 
 
 async def run_socket_reader(ws: ReaderHost, io: SocketIO) -> None:
@@ -238,7 +243,7 @@ async def run_socket_reader(ws: ReaderHost, io: SocketIO) -> None:
         ws.reader_done()
 
 
-async def _read_transport(ws: ReaderHost, io: SocketIO) -> None:
+async def _read_transport(ws: ReaderHost, io: SocketIO) -> bool:
     """The receive loop on anyio's asyncio socket stream, reading its protocol's queue.
 
     ``SocketStream.receive`` resumes the transport's reading before each wait and pauses it
@@ -248,6 +253,10 @@ async def _read_transport(ws: ReaderHost, io: SocketIO) -> None:
     at the end, so that ``stream.receive`` finds the transport as it left it. When the queue
     is empty and the protocol's event is set (end of stream, error, closed stream), the
     loop returns: ``stream.receive`` then raises the matching error.
+
+    With a :class:`CallbackReader` (an asyncio server's connection), once everything
+    received is handled and nothing holds reading back, reading goes back to the callbacks
+    and this returns ``True``: the task ends, and the connection is idle without it again.
     """
     protocol = ws.protocol
     queue = ws.messages
@@ -257,7 +266,9 @@ async def _read_transport(ws: ReaderHost, io: SocketIO) -> None:
     transport = io.transport
     chunks: deque[bytes] = stream_protocol.read_queue
     checkpoint = anyio.lowlevel.checkpoint
+    callbacks = ws.callbacks
     transport.resume_reading()
+    reattached = False
     try:
         while protocol.state is not _CLOSED:
             if queue.full or writer.replies_over_limit:
@@ -269,11 +280,14 @@ async def _read_transport(ws: ReaderHost, io: SocketIO) -> None:
                 await checkpoint()  # data was there already: yield once, for fairness
             else:
                 if stream_protocol.is_at_eof or transport.is_closing():
-                    return  # let stream.receive() raise what it is
+                    return False  # let stream.receive() raise what it is
+                if callbacks is not None and callbacks.reattach():
+                    reattached = True
+                    return True
                 stream_protocol.read_event.clear()
                 await stream_protocol.read_event.wait()
                 if not chunks:
-                    return
+                    return False
             if len(chunks) == 1:
                 on_data(chunks.popleft())
             elif protocol.bytes_wanted > RECEIVE_SIZE:
@@ -286,7 +300,9 @@ async def _read_transport(ws: ReaderHost, io: SocketIO) -> None:
                 on_data(data)
                 del data  # not kept while the next read waits
     finally:
-        transport.pause_reading()
+        if not reattached:
+            transport.pause_reading()
+    return False
 
 
 class CallbackReader(asyncio.Protocol):
@@ -305,7 +321,8 @@ class CallbackReader(asyncio.Protocol):
     protocol back in place so that the stream is exactly as anyio left it: the core closed
     (the close phase), end of stream or a lost connection, a full message queue or unread
     answers (backpressure), an unexpected error. The task then goes on with
-    :func:`read_until_closed`, as on any stream.
+    :func:`read_until_closed`, as on any stream, and hands reading back
+    (:meth:`reattach`) once all is read and the connection is still open.
     """
 
     __slots__ = ("_attached", "_host", "_inner", "_start_task", "_transport")
@@ -342,6 +359,29 @@ class CallbackReader(asyncio.Protocol):
         self._transport.set_protocol(self)
         self._attached = True
         self._transport.resume_reading()
+
+    def reattach(self) -> bool:
+        """Take reading back from the reader task, if nothing holds it back; whether it did.
+
+        Called by the task when anyio's protocol has nothing queued; only while the
+        connection is open (not closing) and reading need not pause.
+        """
+        inner = self._inner
+        if (
+            self._attached
+            or inner.read_queue
+            or inner.is_at_eof
+            or self._transport.is_closing()
+            or self._host.protocol.state is not _OPEN
+            or self._host.messages.closed
+            or not self._can_read()
+        ):
+            return False
+        inner.read_event.clear()
+        self._transport.set_protocol(self)
+        self._attached = True
+        self._transport.resume_reading()
+        return True
 
     def _can_read(self) -> bool:
         host = self._host
@@ -432,9 +472,11 @@ async def run_reader(ws: ReaderHost) -> None:
 
     Never raises (except cancellation).
     """
+    handed_back = False
     try:
-        await read_until_closed(ws)
+        handed_back = await read_until_closed(ws)
     except Exception as exc:
         await ws.on_internal_error(exc)
     finally:
-        ws.reader_done()
+        if not handed_back:
+            ws.reader_done()
