@@ -176,16 +176,7 @@ async def _echo_nowait(ws: Any) -> None:
                 break
 
 
-async def _serve_trio_ws_nowait(
-    port: int, *, compression: bool, max_size: int | None, ping_interval: float | None = None
-) -> None:
-    await _serve_trio_ws(
-        port,
-        compression=compression,
-        max_size=max_size,
-        ping_interval=ping_interval,
-        nowait=True,
-    )
+_serve_trio_ws_nowait = functools.partial(_serve_trio_ws, nowait=True)
 
 
 @contextlib.asynccontextmanager

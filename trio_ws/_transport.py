@@ -318,6 +318,25 @@ def socket_io(stream: ByteStream) -> SocketIO | None:
     return SocketIO(None, transport, protocol)
 
 
+def _loop_function(
+    name: str, backend_method: Callable[[], Callable[[], Awaitable[None]] | None] | None
+) -> Callable[[], Awaitable[None]]:
+    """``anyio.lowlevel.<name>`` as the running loop has it, looked up once: trio's own on
+    trio, anyio's backend method bound on asyncio when ``backend_method`` finds it."""
+    fallback: Callable[[], Awaitable[None]] = getattr(anyio.lowlevel, name)
+    try:
+        cancelled = anyio.get_cancelled_exc_class()
+    except Exception:  # no event loop running yet: anyio's, which looks it up later
+        return fallback
+    if cancelled.__module__.startswith("trio"):
+        import trio
+
+        own: Callable[[], Awaitable[None]] = getattr(trio.lowlevel, name)
+        return own
+    method = None if backend_method is None else backend_method()
+    return fallback if method is None else method
+
+
 def loop_checkpoint_if_cancelled() -> Callable[[], Awaitable[None]]:
     """``checkpoint_if_cancelled`` of the running event loop, looked up once.
 
@@ -325,16 +344,7 @@ def loop_checkpoint_if_cancelled() -> Callable[[], Awaitable[None]]:
     trio's own function is the same without that lookup, and on asyncio anyio's backend
     method is bound once.
     """
-    try:
-        cancelled = anyio.get_cancelled_exc_class()
-    except Exception:  # no event loop running yet: anyio's, which looks it up later
-        return anyio.lowlevel.checkpoint_if_cancelled
-    if cancelled.__module__.startswith("trio"):
-        import trio
-
-        return trio.lowlevel.checkpoint_if_cancelled
-    method = backend_checkpoint_if_cancelled()
-    return anyio.lowlevel.checkpoint_if_cancelled if method is None else method
+    return _loop_function("checkpoint_if_cancelled", backend_checkpoint_if_cancelled)
 
 
 def loop_checkpoint() -> Callable[[], Awaitable[None]]:
@@ -344,26 +354,9 @@ def loop_checkpoint() -> Callable[[], Awaitable[None]]:
     and leaves a shielded cancel scope (several microseconds): the hot calls of a
     connection yield first and then act without awaiting, so they need no shield.
     """
-    try:
-        cancelled = anyio.get_cancelled_exc_class()
-    except Exception:  # no event loop running yet
-        return anyio.lowlevel.checkpoint
-    if cancelled.__module__.startswith("trio"):
-        import trio
-
-        return trio.lowlevel.checkpoint
-    method = backend_checkpoint()
-    return anyio.lowlevel.checkpoint if method is None else method
+    return _loop_function("checkpoint", backend_checkpoint)
 
 
 def loop_cancel_shielded_checkpoint() -> Callable[[], Awaitable[None]]:
     """``cancel_shielded_checkpoint`` of the running event loop (trio's own on trio)."""
-    try:
-        cancelled = anyio.get_cancelled_exc_class()
-    except Exception:  # no event loop running yet
-        return anyio.lowlevel.cancel_shielded_checkpoint
-    if cancelled.__module__.startswith("trio"):
-        import trio
-
-        return trio.lowlevel.cancel_shielded_checkpoint
-    return anyio.lowlevel.cancel_shielded_checkpoint
+    return _loop_function("cancel_shielded_checkpoint", None)
