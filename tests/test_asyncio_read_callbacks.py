@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from typing import TYPE_CHECKING
 
 import anyio
 import pytest
 
-from trio_ws import (
-    ConnectionConfig,
-    WebSocketRequest,
-    open_websocket_url,
-    serve_websocket,
-)
+from trio_ws import ConnectionConfig, WebSocketRequest, open_websocket_url, serve_websocket
 from trio_ws._private_apis import FAST_PATHS
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
 pytestmark = [
     pytest.mark.anyio,
@@ -35,6 +34,23 @@ def anyio_backend() -> str:
 
 def _reader_tasks() -> list[str]:
     return [task.get_name() for task in asyncio.all_tasks() if task.get_name().endswith(" reader")]
+
+
+async def _until_reader_tasks(condition: Callable[[int], bool]) -> None:
+    """Wait until the number of reader tasks meets ``condition`` (the caller bounds it)."""
+    # asyncio has no event for a task's start or end.
+    while not condition(len(_reader_tasks())):  # noqa: ASYNC110
+        await anyio.sleep(0.01)
+
+
+async def _serve_with_a_small_queue(
+    task_group: anyio.abc.TaskGroup, handler: Callable[[WebSocketRequest], Awaitable[None]]
+) -> str:
+    """Start ``handler`` on a server whose connections queue at most 4 messages; its URL."""
+    config = ConnectionConfig(max_queue=4, ping_interval=None)
+    serve = functools.partial(serve_websocket, handler, "127.0.0.1", 0, config=config)
+    server = await task_group.start(serve)
+    return f"ws://127.0.0.1:{server.port}/"
 
 
 async def test_an_echoing_server_connection_has_no_reader_task() -> None:
@@ -67,19 +83,15 @@ async def test_backpressure_hands_reading_to_a_task_and_loses_nothing() -> None:
         await release.wait()
         received.extend([message async for message in ws])
 
-    config = ConnectionConfig(max_queue=4, ping_interval=None)
     async with anyio.create_task_group() as tg:
-        serve = functools.partial(serve_websocket, slow, "127.0.0.1", 0, config=config)
-        server = await tg.start(serve)
-        async with open_websocket_url(f"ws://127.0.0.1:{server.port}/") as ws:
+        url = await _serve_with_a_small_queue(tg, slow)
+        async with open_websocket_url(url) as ws:
             before = len(_reader_tasks())
             with anyio.fail_after(10):
                 for number in range(50):
                     await ws.send_message(f"m{number}")
                 # The server's queue fills up: reading pauses, in a task of its own.
-                # Bounded by fail_after; asyncio has no event for a task's start.
-                while len(_reader_tasks()) == before:  # noqa: ASYNC110
-                    await anyio.sleep(0.01)
+                await _until_reader_tasks(lambda count: count > before)
                 release.set()
                 await ws.aclose()
             assert ws.close_code == 1000
@@ -96,25 +108,20 @@ async def test_reading_returns_to_the_callbacks_once_the_backlog_is_read() -> No
         async for message in ws:
             await ws.send_message(message)
 
-    config = ConnectionConfig(max_queue=4, ping_interval=None)
     async with anyio.create_task_group() as tg:
-        serve = functools.partial(serve_websocket, slow_echo, "127.0.0.1", 0, config=config)
-        server = await tg.start(serve)
-        async with open_websocket_url(f"ws://127.0.0.1:{server.port}/") as ws:
+        url = await _serve_with_a_small_queue(tg, slow_echo)
+        async with open_websocket_url(url) as ws:
             client_only = len(_reader_tasks())
             with anyio.fail_after(10):
                 for number in range(50):
                     await ws.send_message(f"m{number}")
-                # Bounded by fail_after; asyncio has no event for a task's start or end.
-                while len(_reader_tasks()) == client_only:  # noqa: ASYNC110
-                    await anyio.sleep(0.01)
+                await _until_reader_tasks(lambda count: count > client_only)
                 release.set()
                 assert [await ws.get_message() for _ in range(50)] == [
                     f"m{number}" for number in range(50)
                 ]
                 # The backlog is read: the server's reader task ends, the callbacks read.
-                while len(_reader_tasks()) > client_only:  # noqa: ASYNC110
-                    await anyio.sleep(0.01)
+                await _until_reader_tasks(lambda count: count == client_only)
                 for number in range(20):
                     await ws.send_message(f"again {number}")
                     assert await ws.get_message() == f"again {number}"
