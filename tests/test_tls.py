@@ -12,6 +12,7 @@ import pytest
 from anyio.abc import SocketAttribute
 from anyio.streams.tls import TLSListener
 
+from tests.hostile import UPGRADE
 from trio_ws import (
     ConnectionClosed,
     WebSocketRequest,
@@ -22,6 +23,7 @@ from trio_ws import (
     serve_websocket,
     serve_websocket_listeners,
 )
+from trio_ws.sansio import Connection, Role, TextMessage
 
 if TYPE_CHECKING:
     import trustme
@@ -321,4 +323,93 @@ async def test_wss_ping_pong_and_close_codes(
                 with pytest.raises(ConnectionClosed) as caught:
                     await ws.get_message()
                 assert (caught.value.code, caught.value.reason) == (4000, "see you")
+            tg.cancel_scope.cancel()
+
+
+class _RecordCuttingClient:
+    """A TLS client over a bare TCP stream whose ciphertext the test sends as it chooses:
+    records cut into pieces smaller than a header, or many records in one write."""
+
+    def __init__(self, stream: ByteStream, context: ssl.SSLContext) -> None:
+        self.stream = stream
+        self.incoming = ssl.MemoryBIO()
+        self.outgoing = ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_hostname="127.0.0.1")
+        self.core = Connection(Role.CLIENT, max_message_size=None)
+
+    async def handshake(self) -> None:
+        for _ in range(20):  # TLS 1.3 needs two flights; the bound only stops a hang
+            try:
+                self.tls.do_handshake()
+            except ssl.SSLWantReadError:
+                await self.stream.send(self.outgoing.read())
+                self.incoming.write(await self.stream.receive())
+            else:
+                await self.stream.send(self.outgoing.read())
+                return
+        raise AssertionError("the TLS handshake did not finish")
+
+    def records(self, data: bytes) -> bytes:
+        self.tls.write(data)
+        return self.outgoing.read()
+
+    async def receive(self) -> bytes:
+        while True:
+            try:
+                return self.tls.read(65_536)
+            except ssl.SSLWantReadError:
+                self.incoming.write(await self.stream.receive())
+
+
+@pytest.mark.anyio
+async def test_wss_server_reads_records_cut_anywhere_and_records_in_bulk(
+    client_ssl_context: ssl.SSLContext, server_ssl_context: ssl.SSLContext
+) -> None:
+    # The server decrypts what each read brings: half a record header, the end of one
+    # record and the start of the next, or fifty records at once. Each must come out
+    # whole and in order, and a read that ends inside a record must wait for the rest.
+    async def echo(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        async for message in ws:
+            await ws.send_message(message)
+
+    cut = [f"cut {n}" * (n + 1) for n in range(6)]
+    bulk = [f"bulk {n}" for n in range(50)]
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            server = await start_tls_server(tg, echo, server_ssl_context)
+            client = _RecordCuttingClient(
+                await anyio.connect_tcp("127.0.0.1", server.port), client_ssl_context
+            )
+            await client.handshake()
+            await client.stream.send(client.records(UPGRADE))
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += await client.receive()
+            status, _, rest = head.partition(b"\r\n\r\n")
+            assert status.startswith(b"HTTP/1.1 101 ")
+            events = client.core.receive_data(rest)
+
+            # One record per message, sent in 3-byte pieces (a record header is 5 bytes).
+            ciphertext = b""
+            for message in cut:
+                client.core.send_text(message)
+                ciphertext += client.records(client.core.data_to_send())
+            for start in range(0, len(ciphertext), 3):
+                await client.stream.send(ciphertext[start : start + 3])
+                await anyio.sleep(0.001)  # one piece per server read, most of the time
+            # Fifty records in one write.
+            ciphertext = b""
+            for message in bulk:
+                client.core.send_text(message)
+                ciphertext += client.records(client.core.data_to_send())
+            await client.stream.send(ciphertext)
+
+            received: list[str | bytes] = []
+            while len(received) < len(cut) + len(bulk):
+                events += client.core.receive_data(await client.receive())
+                received += [event.data for event in events if isinstance(event, TextMessage)]
+                events = []
+            assert received == cut + bulk
+            await client.stream.aclose()
             tg.cancel_scope.cancel()

@@ -245,9 +245,13 @@ class TLSSocketIO(SocketIO):
         """Decrypt up to ``max_bytes`` from the records received so far and those the
         socket has now; ``None`` if no whole record is there yet, ``b""`` at the end.
 
-        Records are read until ``max_bytes`` or until the socket is empty, so that a short
-        result means nothing is left in the BIO either (the reader then waits for the
-        socket). TLS alerts and transport errors propagate as :exc:`OSError`.
+        Records are read until ``max_bytes``, or until the BIO holds no whole record and
+        the socket is empty, so that a short result means the reader may wait for the
+        socket. A ``recv`` that came back short has most likely emptied the socket: it is
+        not tried again in the same call (that would cost a system call and an exception
+        per message), and ``SSLObject.read`` is only called when the BIO or the object
+        holds bytes (or the end), since on an empty BIO it can only raise. TLS alerts and
+        transport errors propagate as :exc:`OSError`.
         """
         ssl_object = self._ssl
         incoming = self._incoming
@@ -255,31 +259,39 @@ class TLSSocketIO(SocketIO):
         assert sock is not None
         chunks: list[bytes] = []
         wanted = max_bytes
+        drained = False
         while wanted > 0:
-            try:
-                chunk = ssl_object.read(wanted)
-            except ssl.SSLWantReadError:
+            if incoming.pending or incoming.eof or ssl_object.pending():
                 try:
-                    data = sock.recv(max(wanted, 16_709))  # at least one whole record
-                except (BlockingIOError, InterruptedError):
-                    break
-                if data:
-                    incoming.write(data)
-                else:
-                    incoming.write_eof()
-                continue
-            except (ssl.SSLZeroReturnError, ssl.SSLEOFError) as exc:
-                # close_notify, or the peer closed the TCP connection without it: clients
-                # commonly do that, and the WebSocket close handshake is the real end.
-                if isinstance(exc, ssl.SSLEOFError) and self._ragged_eof_is_error:
-                    raise anyio.BrokenResourceError from exc
-                if chunks:
-                    break
-                return b""
-            if not chunk:  # pragma: no cover - read() raises rather than return b""
+                    chunk = ssl_object.read(wanted)
+                except ssl.SSLWantReadError:
+                    chunk = b""  # part of a record: the rest is still on its way
+                except (ssl.SSLZeroReturnError, ssl.SSLEOFError) as exc:
+                    # close_notify, or the peer closed the TCP connection without it:
+                    # clients commonly do that, and the WebSocket close handshake is the
+                    # real end.
+                    if isinstance(exc, ssl.SSLEOFError) and self._ragged_eof_is_error:
+                        raise anyio.BrokenResourceError from exc
+                    if chunks:
+                        break
+                    return b""
+                if chunk:
+                    chunks.append(chunk)
+                    wanted -= len(chunk)
+                    continue
+            if drained:
                 break
-            chunks.append(chunk)
-            wanted -= len(chunk)
+            size = max(wanted, 16_709)  # at least one whole record
+            try:
+                data = sock.recv(size)
+            except (BlockingIOError, InterruptedError):
+                break
+            if data:
+                incoming.write(data)
+                drained = len(data) < size
+            else:
+                incoming.write_eof()
+                drained = True
         if self._outgoing.pending:  # e.g. a KeyUpdate answer, or tickets after a read
             self._send_records()
         if not chunks:
