@@ -315,7 +315,12 @@ def test_two_cli_chat_servers_share_rooms(redis_server: RedisServer) -> None:
         trio_ws.connect_sync(f"ws{one}ws?name=ann&room=r") as ann,
         trio_ws.connect_sync(f"ws{two}ws?name=bob&room=r") as bob,
     ):
-        # Whatever the order of the joins, ann's words reach bob in the other process.
+        # Bob's own join is published once his server has subscribed to the room: from then
+        # on, ann's words reach him from the other process (sent earlier, they could reach
+        # Redis before that SUBSCRIBE and be lost, as Redis keeps no history).
+        for _ in range(5):
+            if json.loads(bob.recv(timeout=10)) == {"type": "join", "name": "bob"}:
+                break
         ann.send("hello")
         for _ in range(5):
             notice = json.loads(bob.recv(timeout=10))
