@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
@@ -19,6 +20,7 @@ from trio_ws import ConnectionConfig, WebSocketRequest, open_websocket_url, serv
 from trio_ws._private_apis import FAST_PATHS
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Awaitable, Callable
 
 pytestmark = [
@@ -30,6 +32,29 @@ pytestmark = [
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@dataclass
+class Scheme:
+    """``ws://``, or ``wss://`` (TLS 1.3: the callbacks get records and decrypt them)."""
+
+    name: str
+    server: dict[str, Any] = field(default_factory=dict)
+    client: dict[str, Any] = field(default_factory=dict)
+
+    def url(self, port: int) -> str:
+        return f"{self.name}://127.0.0.1:{port}/"
+
+
+@pytest.fixture(params=["ws", "wss"])
+def scheme(
+    request: pytest.FixtureRequest,
+    server_ssl_context: ssl.SSLContext,
+    client_ssl_context: ssl.SSLContext,
+) -> Scheme:
+    if request.param == "ws":
+        return Scheme("ws")
+    return Scheme("wss", {"ssl_context": server_ssl_context}, {"ssl_context": client_ssl_context})
 
 
 def _reader_tasks() -> list[str]:
@@ -44,25 +69,30 @@ async def _until_reader_tasks(condition: Callable[[int], bool]) -> None:
 
 
 async def _serve_with_a_small_queue(
-    task_group: anyio.abc.TaskGroup, handler: Callable[[WebSocketRequest], Awaitable[None]]
+    task_group: anyio.abc.TaskGroup,
+    handler: Callable[[WebSocketRequest], Awaitable[None]],
+    scheme: Scheme,
 ) -> str:
     """Start ``handler`` on a server whose connections queue at most 4 messages; its URL."""
     config = ConnectionConfig(max_queue=4, ping_interval=None)
-    serve = functools.partial(serve_websocket, handler, "127.0.0.1", 0, config=config)
+    serve = functools.partial(
+        serve_websocket, handler, "127.0.0.1", 0, config=config, **scheme.server
+    )
     server = await task_group.start(serve)
-    return f"ws://127.0.0.1:{server.port}/"
+    return scheme.url(server.port)
 
 
-async def test_an_echoing_server_connection_has_no_reader_task() -> None:
+async def test_an_echoing_server_connection_has_no_reader_task(scheme: Scheme) -> None:
     async def echo(request: WebSocketRequest) -> None:
         ws = await request.accept()
         async for message in ws:
             await ws.send_message(message)
 
     async with anyio.create_task_group() as tg:
-        server = await tg.start(functools.partial(serve_websocket, echo, "127.0.0.1", 0))
-        url = f"ws://127.0.0.1:{server.port}/"
-        async with open_websocket_url(url) as ws:
+        server = await tg.start(
+            functools.partial(serve_websocket, echo, "127.0.0.1", 0, **scheme.server)
+        )
+        async with open_websocket_url(scheme.url(server.port), **scheme.client) as ws:
             client_readers = _reader_tasks()
             with anyio.fail_after(10):
                 for number in range(200):
@@ -74,7 +104,7 @@ async def test_an_echoing_server_connection_has_no_reader_task() -> None:
         tg.cancel_scope.cancel()
 
 
-async def test_backpressure_hands_reading_to_a_task_and_loses_nothing() -> None:
+async def test_backpressure_hands_reading_to_a_task_and_loses_nothing(scheme: Scheme) -> None:
     release = anyio.Event()
     received: list[str | bytes] = []
 
@@ -84,8 +114,8 @@ async def test_backpressure_hands_reading_to_a_task_and_loses_nothing() -> None:
         received.extend([message async for message in ws])
 
     async with anyio.create_task_group() as tg:
-        url = await _serve_with_a_small_queue(tg, slow)
-        async with open_websocket_url(url) as ws:
+        url = await _serve_with_a_small_queue(tg, slow, scheme)
+        async with open_websocket_url(url, **scheme.client) as ws:
             before = len(_reader_tasks())
             with anyio.fail_after(10):
                 for number in range(50):
@@ -99,7 +129,7 @@ async def test_backpressure_hands_reading_to_a_task_and_loses_nothing() -> None:
     assert received == [f"m{number}" for number in range(50)]
 
 
-async def test_reading_returns_to_the_callbacks_once_the_backlog_is_read() -> None:
+async def test_reading_returns_to_the_callbacks_once_the_backlog_is_read(scheme: Scheme) -> None:
     release = anyio.Event()
 
     async def slow_echo(request: WebSocketRequest) -> None:
@@ -109,8 +139,8 @@ async def test_reading_returns_to_the_callbacks_once_the_backlog_is_read() -> No
             await ws.send_message(message)
 
     async with anyio.create_task_group() as tg:
-        url = await _serve_with_a_small_queue(tg, slow_echo)
-        async with open_websocket_url(url) as ws:
+        url = await _serve_with_a_small_queue(tg, slow_echo, scheme)
+        async with open_websocket_url(url, **scheme.client) as ws:
             client_only = len(_reader_tasks())
             with anyio.fail_after(10):
                 for number in range(50):

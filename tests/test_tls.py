@@ -23,9 +23,11 @@ from trio_ws import (
     serve_websocket,
     serve_websocket_listeners,
 )
-from trio_ws.sansio import Connection, Role, TextMessage
+from trio_ws.sansio import Connection, Event, Role, TextMessage
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import trustme
     from anyio.abc import ByteStream, TaskGroup
 
@@ -349,6 +351,16 @@ class _RecordCuttingClient:
                 return
         raise AssertionError("the TLS handshake did not finish")
 
+    async def upgrade(self) -> list[Event]:
+        """The WebSocket handshake; the events of what came with the answer."""
+        await self.stream.send(self.records(UPGRADE))
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += await self.receive()
+        status, _, rest = head.partition(b"\r\n\r\n")
+        assert status.startswith(b"HTTP/1.1 101 "), status
+        return self.core.receive_data(rest)
+
     def records(self, data: bytes) -> bytes:
         self.tls.write(data)
         return self.outgoing.read()
@@ -382,13 +394,7 @@ async def test_wss_server_reads_records_cut_anywhere_and_records_in_bulk(
                 await anyio.connect_tcp("127.0.0.1", server.port), client_ssl_context
             )
             await client.handshake()
-            await client.stream.send(client.records(UPGRADE))
-            head = b""
-            while b"\r\n\r\n" not in head:
-                head += await client.receive()
-            status, _, rest = head.partition(b"\r\n\r\n")
-            assert status.startswith(b"HTTP/1.1 101 ")
-            events = client.core.receive_data(rest)
+            events = await client.upgrade()
 
             # One record per message, sent in 3-byte pieces (a record header is 5 bytes).
             ciphertext = b""
@@ -413,3 +419,76 @@ async def test_wss_server_reads_records_cut_anywhere_and_records_in_bulk(
             assert received == cut + bulk
             await client.stream.aclose()
             tg.cancel_scope.cancel()
+
+
+async def _connection_ended_by(
+    client_ssl_context: ssl.SSLContext,
+    server_ssl_context: ssl.SSLContext,
+    ending: Callable[[_RecordCuttingClient], bytes],
+) -> tuple[str | bytes, ConnectionClosed]:
+    """What a wss server's handler received, then the error that ended its connection,
+    after the client sent one message and then the bytes of ``ending``."""
+    seen: list[str | bytes] = []
+    ended: list[ConnectionClosed] = []
+    done = anyio.Event()
+
+    async def record(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        try:
+            while True:
+                seen.append(await ws.get_message())
+        except ConnectionClosed as exc:
+            ended.append(exc)
+        finally:
+            done.set()
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            server = await start_tls_server(tg, record, server_ssl_context)
+            client = _RecordCuttingClient(
+                await anyio.connect_tcp("127.0.0.1", server.port), client_ssl_context
+            )
+            await client.handshake()
+            await client.upgrade()
+            client.core.send_text("before the end")
+            await client.stream.send(client.records(client.core.data_to_send()) + ending(client))
+            await done.wait()
+            await client.stream.aclose()
+            tg.cancel_scope.cancel()
+    assert len(seen) == 1
+    assert len(ended) == 1
+    return seen[0], ended[0]
+
+
+@pytest.mark.anyio
+async def test_wss_close_notify_without_a_close_frame_ends_the_connection_with_1006(
+    client_ssl_context: ssl.SSLContext, server_ssl_context: ssl.SSLContext
+) -> None:
+    def close_notify(client: _RecordCuttingClient) -> bytes:
+        with pytest.raises(ssl.SSLWantReadError):  # the peer's close_notify is not there
+            client.tls.unwrap()
+        return client.outgoing.read()
+
+    message, error = await _connection_ended_by(
+        client_ssl_context, server_ssl_context, close_notify
+    )
+    assert message == "before the end"
+    assert error.code == 1006
+
+
+@pytest.mark.anyio
+async def test_wss_forged_record_is_a_broken_transport_not_an_internal_error(
+    client_ssl_context: ssl.SSLContext,
+    server_ssl_context: ssl.SSLContext,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def forged(client: _RecordCuttingClient) -> bytes:
+        # An application-data record whose authentication tag cannot be right.
+        return b"\x17\x03\x03\x00\x30" + bytes(range(48))
+
+    with caplog.at_level(logging.DEBUG, logger="trio_ws"):
+        message, error = await _connection_ended_by(client_ssl_context, server_ssl_context, forged)
+    assert message == "before the end"
+    assert error.code == 1006
+    assert isinstance(error.__cause__, ssl.SSLError)
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]

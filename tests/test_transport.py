@@ -22,7 +22,7 @@ from trio_ws import (
 )
 from trio_ws._keepalive import PingTracker
 from trio_ws._private_apis import FAST_PATHS
-from trio_ws._transport import TLSSocketIO, socket_io
+from trio_ws._transport import TLSSocketIO, TransportTLSIO, socket_io
 from trio_ws._writer import Writer
 from trio_ws.sansio import Connection, Role
 from trio_ws.testing import memory_stream_pair
@@ -146,13 +146,15 @@ async def test_a_cancelled_write_from_a_blocked_sender_keeps_the_rest() -> None:
 
 
 class _TransportIO:
-    """A stand-in for SocketIO (asyncio flavour): the transport takes all or nothing."""
+    """A stand-in for SocketIO (asyncio flavour): the transport takes all or nothing, and
+    ``wait_drained()`` waits for ``release`` (then moves the transport's bytes to the wire)."""
 
     waits = False
     unsent = 0  # what the transport took counts as sent (it keeps it in order)
 
-    def __init__(self, wire: _Wire) -> None:
+    def __init__(self, wire: _Wire, release: anyio.Event) -> None:
         self.wire = wire
+        self.release = release
         self.buffered = b""  # taken by the transport, not yet by the kernel
         self.closing = False
 
@@ -162,28 +164,19 @@ class _TransportIO:
         self.buffered = bytes(data)
         return len(data)
 
-
-class _DrainStream:
-    """``send(b"")`` waits for the transport to drain (and moves its bytes to the wire)."""
-
-    def __init__(self, io: _TransportIO, release: anyio.Event) -> None:
-        self.io = io
-        self.release = release
-
-    async def send(self, item: bytes) -> None:
-        assert item == b""
+    async def wait_drained(self) -> None:
         await self.release.wait()
-        self.io.wire.data += self.io.buffered
-        self.io.buffered = b""
+        self.wire.data += self.buffered
+        self.buffered = b""
 
 
 @pytest.mark.anyio
 async def test_asyncio_transport_writes_are_whole_and_cancel_safe() -> None:
     wire = _Wire()
-    io = _TransportIO(wire)
     release = anyio.Event()
+    io = _TransportIO(wire, release)
     protocol = Connection(Role.SERVER)
-    writer = Writer(_DrainStream(io, release), protocol, 10, PingTracker(), print, io)  # type: ignore[arg-type]
+    writer = Writer(None, protocol, 10, PingTracker(), print, io)  # type: ignore[arg-type]
     io.buffered = b"earlier"  # the transport still holds bytes: the next write waits
     protocol.send_binary(b"first message")
     with anyio.fail_after(5):
@@ -314,13 +307,15 @@ async def test_only_anyio_socket_streams_and_tls_over_them_get_direct_access(
                 tls = await TLSStream.wrap(
                     stream, hostname="127.0.0.1", ssl_context=client_ssl_context
                 )
-                # TLS 1.3 on trio: through the stream's own SSLObject, never the bare
-                # socket; on asyncio, the generic path.
+                # TLS 1.3: through the stream's own SSLObject, never the bare socket or
+                # transport (on asyncio the chunks the reader takes are decrypted).
                 tls_io = socket_io(tls)
                 if anyio_backend == "trio":
                     assert isinstance(tls_io, TLSSocketIO)
                 else:
-                    assert tls_io is None
+                    assert isinstance(tls_io, TransportTLSIO)
+                    assert tls_io.decrypt is not None
+                    assert io.decrypt is None
                 await tls.aclose()
 
 

@@ -101,23 +101,15 @@ class _Transport:
         self.buffered = bytes(data[self.room :])
         return len(data)
 
-
-class _DrainStream:
-    """``send(b"")`` waits until the transport's buffer is written."""
-
-    def __init__(self, transport: _Transport) -> None:
-        self.transport = transport
-
-    async def send(self, item: bytes) -> None:
-        assert item == b""
+    async def wait_drained(self) -> None:
+        """Wait until the transport's buffer is written."""
         await anyio.lowlevel.checkpoint()
-        self.transport.wire += self.transport.buffered
-        self.transport.buffered = b""
+        self.wire += self.buffered
+        self.buffered = b""
 
 
 def _writer(protocol: Connection, io: _Socket | _Transport) -> Writer:
-    stream = _DrainStream(io) if isinstance(io, _Transport) else None
-    return Writer(stream, protocol, 2**16, PingTracker(), print, io)  # type: ignore[arg-type]
+    return Writer(None, protocol, 2**16, PingTracker(), print, io)  # type: ignore[arg-type]
 
 
 @pytest.mark.anyio
@@ -216,15 +208,15 @@ async def test_a_cancelled_large_write_keeps_the_rest_in_order(role: Role) -> No
 @pytest.mark.anyio
 async def test_an_asyncio_transport_cancelled_between_pieces_loses_nothing() -> None:
     protocol = _connection(Role.CLIENT)
-    io = _Transport(room=1000)
     release = anyio.Event()
 
-    class SlowDrain(_DrainStream):
-        async def send(self, item: bytes) -> None:
+    class SlowDrain(_Transport):
+        async def wait_drained(self) -> None:
             await release.wait()
-            await super().send(item)
+            await super().wait_drained()
 
-    writer = Writer(SlowDrain(io), protocol, 10, PingTracker(), print, io)  # type: ignore[arg-type]
+    io = SlowDrain(room=1000)
+    writer = Writer(None, protocol, 10, PingTracker(), print, io)  # type: ignore[arg-type]
     writer.may_write_through = False
     _send_mixed(protocol)
     with anyio.fail_after(10):
@@ -312,7 +304,12 @@ async def test_the_asyncio_reader_feeds_queued_chunks(large: bool) -> None:
         info=ConnectionInfo(),
     )
     # The first chunk is fed alone; then the rest is queued at once.
-    io = SimpleNamespace(protocol=_StreamProtocol(chunks[:1]), transport=_ReadTransport())
+    io = SimpleNamespace(
+        protocol=_StreamProtocol(chunks[:1]),
+        transport=_ReadTransport(),
+        decrypt=None,  # plain TCP: the chunks are the plaintext
+        deferred_error=None,
+    )
     with anyio.fail_after(5):
         await _read_transport(link, io)  # type: ignore[arg-type]
         io.protocol = _StreamProtocol(chunks[1:])

@@ -27,7 +27,13 @@ from ._groups import open_task_group, spawner
 from ._keepalive import PingTracker, run_keepalive
 from ._lifecycle import IOEvent, IOState, next_io_state
 from ._messages import MessageQueue
-from ._reader import CallbackReader, read_until_closed, run_reader, run_socket_reader
+from ._reader import (
+    TRANSPORT_ERRORS,
+    CallbackReader,
+    read_until_closed,
+    run_reader,
+    run_socket_reader,
+)
 from ._transport import (
     loop_cancel_shielded_checkpoint,
     loop_checkpoint,
@@ -294,7 +300,7 @@ class WebSocketConnection:
             # data at once. Its session's task holds the task group open until it is
             # closed. A client's reader task is what holds the caller's task group open
             # (as on trio), so clients keep it.
-            callbacks = CallbackReader(self._link, io.transport, io.protocol, self._start_reader)
+            callbacks = CallbackReader(self._link, io, self._start_reader)
             self._link.callbacks = callbacks
         else:
             self._start_reader(None)
@@ -348,7 +354,10 @@ class WebSocketConnection:
 
     async def _report_read_error(self, error: Exception) -> None:
         try:
-            await self._link.on_internal_error(error)
+            if isinstance(error, TRANSPORT_ERRORS):  # e.g. a bad TLS record (see _reader)
+                await self._link.on_transport_error(error)
+            else:
+                await self._link.on_internal_error(error)
         finally:
             self._reader_done.set()
 

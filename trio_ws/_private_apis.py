@@ -25,8 +25,9 @@ What is used, and why:
   ``checkpoint_if_cancelled`` and ``checkpoint`` bound once (anyio's public functions find
   the backend on every call);
 - the memory BIOs of anyio's ``TLSStream`` (``_read_bio``, ``_write_bio``; the
-  ``ssl.SSLObject`` itself is public, as ``TLSAttribute.ssl_object``), so that TLS over a
-  socket on trio takes the same direct path as plain TCP (see ``_transport.TLSSocketIO``);
+  ``ssl.SSLObject`` itself is public, as ``TLSAttribute.ssl_object``), so that TLS over
+  anyio's socket streams takes the same direct path as plain TCP (see
+  ``_transport.TLSSocketIO`` and ``_transport.TransportTLSIO``);
 - the ``_nursery`` of anyio's trio task group, to start background tasks without anyio's
   per-task handle (about a KiB per task).
 """

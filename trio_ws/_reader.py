@@ -222,6 +222,8 @@ async def run_socket_reader(ws: ReaderHost, io: SocketIO) -> None:
                 ready = received == size
                 on_data(data)
                 del data  # not kept while the next read waits
+                if io.deferred_error is not None:  # TLS ended right after this data
+                    io.raise_deferred()
                 # Small reads (request/response traffic) keep the usual size without asking
                 # the core; after a large read, the core says whether a large frame arrives.
                 if received > _SMALL_READ or size != RECEIVE_SIZE:
@@ -254,6 +256,9 @@ async def _read_transport(ws: ReaderHost, io: SocketIO) -> bool:
     is empty and the protocol's event is set (end of stream, error, closed stream), the
     loop returns: ``stream.receive`` then raises the matching error.
 
+    Under TLS (``io.decrypt``) the chunks are records, turned into plaintext here with the
+    TLS stream's own ``SSLObject``; at close_notify the loop returns as at end of stream.
+
     With a :class:`CallbackReader` (an asyncio server's connection), once everything
     received is handled and nothing holds reading back, reading goes back to the callbacks
     and this returns ``True``: the task ends, and the connection is idle without it again.
@@ -261,12 +266,15 @@ async def _read_transport(ws: ReaderHost, io: SocketIO) -> bool:
     protocol = ws.protocol
     queue = ws.messages
     writer = ws.writer
-    on_data = ws.on_data
+    on_data: Callable[[bytes], None] = ws.on_data
     stream_protocol = io.protocol
     transport = io.transport
     chunks: deque[bytes] = stream_protocol.read_queue
     checkpoint = anyio.lowlevel.checkpoint
     callbacks = ws.callbacks
+    if io.decrypt is not None:
+        on_data = _decrypting(on_data, io)
+        on_data(b"")  # records that came with the handshake, still in the BIO
     transport.resume_reading()
     reattached = False
     try:
@@ -305,6 +313,22 @@ async def _read_transport(ws: ReaderHost, io: SocketIO) -> bool:
     return False
 
 
+def _decrypting(on_data: Callable[[bytes], None], io: SocketIO) -> Callable[[bytes], None]:
+    """``on_data`` for chunks of TLS records: fed with the plaintext they complete; then
+    the end or error met right after that plaintext is raised (a transport error)."""
+    decrypt = io.decrypt
+    assert decrypt is not None
+
+    def on_records(records: bytes) -> None:
+        data = decrypt(records)
+        if data:
+            on_data(data)
+            if io.deferred_error is not None:
+                io.raise_deferred()
+
+    return on_records
+
+
 class CallbackReader(asyncio.Protocol):
     """The read path on anyio's asyncio socket stream while the connection is open: no task.
 
@@ -325,16 +349,20 @@ class CallbackReader(asyncio.Protocol):
     (:meth:`reattach`) once all is read and the connection is still open.
     """
 
-    __slots__ = ("_attached", "_host", "_inner", "_start_task", "_transport")
+    __slots__ = ("_attached", "_feed", "_host", "_inner", "_io", "_start_task", "_transport")
 
     def __init__(
-        self, host: ReaderHost, transport: asyncio.Transport, inner: Any, start_task: Any
+        self, host: ReaderHost, io: SocketIO, start_task: Callable[[Exception | None], None]
     ) -> None:
         self._host = host
-        self._transport = transport
-        self._inner = inner
+        self._io = io
+        self._transport = io.transport
+        self._inner = io.protocol
+        decrypt = io.decrypt
+        # What a received chunk goes to: the connection, or first TLS (records to plaintext).
+        self._feed = host.on_data if decrypt is None else _decrypting(host.on_data, io)
         # Starts the reader task; given an error, a task that reports it instead.
-        self._start_task: Callable[[Exception | None], None] = start_task
+        self._start_task = start_task
         self._attached = False
 
     def attach(self) -> None:
@@ -343,11 +371,14 @@ class CallbackReader(asyncio.Protocol):
         inner = self._inner
         chunks: deque[bytes] = inner.read_queue
         data = host.take_initial_data()
+        feed = self._feed
         try:
             if data:
                 host.on_data(data)
+            if self._io.decrypt is not None:
+                feed(b"")  # records that came with the handshake, still in the BIO
             while chunks and host.protocol.state is not _CLOSED:
-                host.on_data(chunks.popleft())
+                feed(chunks.popleft())
         except Exception as exc:
             self._start_task(exc)
             return
@@ -410,10 +441,10 @@ class CallbackReader(asyncio.Protocol):
         token = None if _sniffio is None else _sniffio.current_async_library_cvar.set("asyncio")
         try:
             try:
-                self._host.on_data(data if type(data) is bytes else bytes(data))
+                self._feed(data if type(data) is bytes else bytes(data))
             except Exception as exc:
-                # A bug (of trio_ws or an extension): a task reports it as the reader task
-                # would (logged, 1011).
+                # A TLS error (reported as the transport's), or a bug of trio_ws or an
+                # extension: a task reports it as the reader task would.
                 self._transport.pause_reading()
                 self._hand_over(exc)
                 return

@@ -13,11 +13,12 @@ to give or no room:
 - on trio, the reader and the writer wait for readiness themselves, skipping the empty
   ``recv`` and the extra scheduler pass of ``SocketStream.receive``/``send``.
 
-TLS over such a socket on trio (anyio's ``TLSStream``, once its handshake is done, with
-TLS 1.3) gets a :class:`TLSSocketIO`: the same non-blocking calls, with the record layer of
-the stream's own ``ssl.SSLObject`` in between, so that ``wss://`` takes the path of plain
-TCP. Any other stream (TLS on asyncio or over other streams, in-memory, user-defined) gets
-``None``, and the connection uses the plain ``ByteStream`` calls. The fast paths are
+TLS 1.3 over such a socket (anyio's ``TLSStream``, once its handshake is done) takes the
+path of plain TCP, with the record layer of the stream's own ``ssl.SSLObject`` in between:
+a :class:`TLSSocketIO` on trio (the same non-blocking calls), a :class:`TransportTLSIO` on
+asyncio (records written to the transport, received chunks decrypted by the reader). Any
+other stream (TLS 1.2, TLS over other streams, in-memory, user-defined) gets ``None``, and
+the connection uses the plain ``ByteStream`` calls. The fast paths are
 chosen by the stream's exact class, never by ``extra()`` (a TLS stream forwards its
 transport's raw socket there: writing to it would bypass TLS); what that takes of
 anyio's private API is in ``_private_apis``, and ``TRIO_WS_FAST_PATHS=0`` turns it off.
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SocketIO",
     "TLSSocketIO",
+    "TransportTLSIO",
     "loop_cancel_shielded_checkpoint",
     "loop_checkpoint",
     "loop_checkpoint_if_cancelled",
@@ -66,11 +68,14 @@ class SocketIO:
     """
 
     __slots__ = (
+        "_drain_stream",
         "_socket",
         "_transport",
         "_writable",
         "checkpoint",
         "closed_error",
+        "decrypt",
+        "deferred_error",
         "protocol",
         "unsent",
         "wait_readable",
@@ -82,9 +87,20 @@ class SocketIO:
         sock: socket.socket | None,
         transport: asyncio.WriteTransport | None,
         protocol: Any = None,
+        drain_stream: ByteStream | None = None,
     ) -> None:
         self._socket = sock
         self._transport = transport
+        # asyncio: the stream whose ``send(b"")`` waits until the transport takes more
+        # (the socket stream itself, under TLS too).
+        self._drain_stream = drain_stream
+        #: On asyncio under TLS, what turns received chunks (records) into plaintext
+        #: (:meth:`TransportTLSIO.decrypt`); ``None`` when the chunks are the plaintext.
+        self.decrypt: Callable[[bytes], bytes] | None = None
+        #: TLS: how the stream ended or broke (close_notify, a bad record) right after
+        #: plaintext that a read returned first, so that nothing received intact is lost.
+        #: The reader checks it after feeding that plaintext (:meth:`raise_deferred`).
+        self.deferred_error: Exception | None = None
         #: anyio's asyncio stream protocol (``read_queue``, ``read_event``), when its
         #: shape is the one the reader knows: the reader then takes the received chunks
         #: from it directly (see ``_reader``); ``None`` otherwise.
@@ -161,6 +177,30 @@ class SocketIO:
 
     def flush_unsent(self) -> None:
         """Send what :attr:`unsent` counts, as far as the socket takes it (plain: no-op)."""
+
+    def raise_deferred(self) -> None:
+        """Raise :attr:`deferred_error`, if any, once."""
+        error = self.deferred_error
+        if error is not None:
+            self.deferred_error = None
+            raise error
+
+    def _end_after(self, chunks: list[bytes], error: Exception) -> None:
+        """A read met ``error`` after ``chunks``: raise it now if there are none, else keep
+        it for :meth:`raise_deferred`, once the chunks are fed."""
+        if not chunks:
+            raise error
+        self.deferred_error = error
+
+    async def wait_drained(self) -> None:
+        """Wait until the asyncio transport takes more (asyncio only); writes nothing, so a
+        cancellation loses nothing.
+
+        Raises:
+            anyio.BrokenResourceError, anyio.ClosedResourceError: The transport is gone.
+        """
+        assert self._drain_stream is not None
+        await self._drain_stream.send(b"")
 
     async def wait_writable(self) -> None:
         """Wait until the socket is writable (trio only).
@@ -251,7 +291,9 @@ class TLSSocketIO(SocketIO):
         not tried again in the same call (that would cost a system call and an exception
         per message), and ``SSLObject.read`` is only called when the BIO or the object
         holds bytes (or the end), since on an empty BIO it can only raise. TLS alerts and
-        transport errors propagate as :exc:`OSError`.
+        transport errors propagate as :exc:`OSError`, close_notify as ``b""``; when they
+        come right after plaintext, that is returned first and the end is kept in
+        :attr:`deferred_error`.
         """
         ssl_object = self._ssl
         incoming = self._incoming
@@ -262,23 +304,33 @@ class TLSSocketIO(SocketIO):
         drained = False
         while wanted > 0:
             if incoming.pending or incoming.eof or ssl_object.pending():
+                chunk: bytes | None
                 try:
                     chunk = ssl_object.read(wanted)
                 except ssl.SSLWantReadError:
-                    chunk = b""  # part of a record: the rest is still on its way
+                    chunk = None  # part of a record: the rest is still on its way
                 except (ssl.SSLZeroReturnError, ssl.SSLEOFError) as exc:
                     # close_notify, or the peer closed the TCP connection without it:
                     # clients commonly do that, and the WebSocket close handshake is the
                     # real end.
                     if isinstance(exc, ssl.SSLEOFError) and self._ragged_eof_is_error:
-                        raise anyio.BrokenResourceError from exc
-                    if chunks:
+                        broken = anyio.BrokenResourceError()
+                        broken.__cause__ = exc
+                        self._end_after(chunks, broken)
                         break
-                    return b""
+                    chunk = b""
+                except ssl.SSLError as exc:  # a bad record, an alert
+                    self._end_after(chunks, exc)
+                    break
                 if chunk:
                     chunks.append(chunk)
                     wanted -= len(chunk)
                     continue
+                if chunk is not None:  # the end (read() returns b"" after close_notify)
+                    if not chunks:
+                        return b""
+                    self.deferred_error = anyio.EndOfStream()
+                    break
             if drained:
                 break
             size = max(wanted, 16_709)  # at least one whole record
@@ -299,6 +351,84 @@ class TLSSocketIO(SocketIO):
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+class TransportTLSIO(SocketIO):
+    """:class:`SocketIO` for TLS over anyio's asyncio socket stream, through the TLS
+    stream's ``SSLObject``.
+
+    As :class:`TLSSocketIO` on trio, the handshake was anyio's; from then on records are
+    made here and written to the transport in the same step (so they keep their order),
+    and the reader turns the chunks the transport delivers into plaintext with
+    :meth:`decrypt`, from the callbacks or the reader task. Both use the stream's own
+    BIOs, so the stream's ``receive()`` and ``aclose()`` still find the session as it is.
+    Only TLS 1.3 is taken over (no renegotiation: a write never waits for a read).
+    """
+
+    __slots__ = ("_incoming", "_outgoing", "_ssl")
+
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        protocol: Any,
+        socket_stream: ByteStream,
+        ssl_object: ssl.SSLObject,
+        incoming: ssl.MemoryBIO,
+        outgoing: ssl.MemoryBIO,
+    ) -> None:
+        super().__init__(None, transport, protocol, socket_stream)
+        self._ssl = ssl_object
+        self._incoming = incoming
+        self._outgoing = outgoing
+        self.decrypt = self._decrypt
+        if outgoing.pending:  # what the handshake may have left (session tickets)
+            transport.write(outgoing.read())
+
+    def try_send(self, data: bytes | memoryview) -> int:
+        """Encrypt ``data`` and hand the records to the transport; 0 (nothing taken) while
+        earlier bytes are still queued there or it is closing."""
+        transport = self.transport
+        if transport.get_write_buffer_size() or transport.is_closing() or not data:
+            return 0
+        self._ssl.write(data)
+        transport.write(self._outgoing.read())
+        return len(data)
+
+    def _decrypt(self, data: bytes) -> bytes:
+        """The plaintext of the records ``data`` completes (``b""`` if none yet), with
+        those already in the BIO in front. A bad record propagates as :exc:`ssl.SSLError`
+        and close_notify as :exc:`anyio.EndOfStream`, at once or after the plaintext
+        before them (see :attr:`deferred_error`).
+        """
+        incoming = self._incoming
+        ssl_object = self._ssl
+        if data:
+            incoming.write(data)
+        chunks: list[bytes] = []
+        # read() on a BIO with nothing in it can only raise: it is not called then.
+        while incoming.pending or ssl_object.pending():
+            try:
+                chunk = ssl_object.read(RECORDS_READ)
+            except ssl.SSLWantReadError:
+                break  # part of a record: the rest is still on its way
+            except ssl.SSLZeroReturnError:
+                chunk = b""
+            except ssl.SSLError as exc:  # a bad record, an alert
+                self._end_after(chunks, exc)
+                break
+            if not chunk:  # close_notify: the end, as the TLS stream would report it
+                self._end_after(chunks, anyio.EndOfStream())
+                break
+            chunks.append(chunk)
+        if self._outgoing.pending:  # e.g. a KeyUpdate answer
+            self.transport.write(self._outgoing.read())
+        if not chunks:
+            return b""
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+#: How much plaintext one ``SSLObject.read`` of :meth:`TransportTLSIO.decrypt` asks for.
+RECORDS_READ = 2**17
+
+
 def socket_io(stream: ByteStream) -> SocketIO | None:
     """The non-blocking socket access for ``stream``, or ``None`` if it has none.
 
@@ -310,14 +440,23 @@ def socket_io(stream: ByteStream) -> SocketIO | None:
     tls = anyio_tls_parts(stream)
     if tls is not None:
         inner, ssl_object, incoming, outgoing, standard_compatible = tls
-        if ssl_object.version() != "TLSv1.3" or not is_anyio_trio_socket_stream(inner):
+        if ssl_object.version() != "TLSv1.3":
             return None
-        sock = inner.extra(SocketAttribute.raw_socket, None)
-        if isinstance(sock, socket.socket) and sock.gettimeout() == 0.0:
-            return TLSSocketIO(
-                sock, ssl_object, incoming, outgoing, standard_compatible=standard_compatible
-            )
-        return None
+        if is_anyio_trio_socket_stream(inner):
+            sock = inner.extra(SocketAttribute.raw_socket, None)
+            if isinstance(sock, socket.socket) and sock.gettimeout() == 0.0:
+                return TLSSocketIO(
+                    sock, ssl_object, incoming, outgoing, standard_compatible=standard_compatible
+                )
+            return None
+        parts = asyncio_stream_parts(inner)
+        if parts is None or parts[1] is None:  # decrypting needs the protocol's chunks
+            return None
+        transport, protocol = parts
+        assert isinstance(transport, asyncio.Transport)
+        # A TCP close without close_notify reaches the reader as the socket stream's end,
+        # through the TLS stream's receive(), which applies standard_compatible itself.
+        return TransportTLSIO(transport, protocol, inner, ssl_object, incoming, outgoing)
     if is_anyio_trio_socket_stream(stream):
         sock = stream.extra(SocketAttribute.raw_socket, None)
         if isinstance(sock, socket.socket) and sock.gettimeout() == 0.0:
@@ -327,7 +466,7 @@ def socket_io(stream: ByteStream) -> SocketIO | None:
     if parts is None:
         return None
     transport, protocol = parts
-    return SocketIO(None, transport, protocol)
+    return SocketIO(None, transport, protocol, stream)
 
 
 def _loop_function(

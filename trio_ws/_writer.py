@@ -333,8 +333,8 @@ class Writer:
         """Hand ``data``, then ``remaining`` more bytes from the core piece by piece, to an
         asyncio transport, each once its buffer is empty; then wait until it is drained.
 
-        ``stream.send(b"")`` is the wait: it returns once the transport's buffer is empty
-        and writes nothing, so a cancellation loses nothing.
+        ``io.wait_drained()`` is the wait (the socket stream's ``send(b"")``, under TLS
+        too): it writes nothing, so a cancellation loses nothing.
         """
         protocol = self._protocol
         while True:
@@ -342,7 +342,7 @@ class Writer:
                 if io.closing:
                     raise anyio.BrokenResourceError
                 try:
-                    await self._stream.send(b"")  # earlier bytes are still queued
+                    await io.wait_drained()  # earlier bytes are still queued
                 except BaseException:
                     self._keep_unsent(data)
                     raise
@@ -352,7 +352,7 @@ class Writer:
             if not data:
                 break
             remaining -= len(data)
-        await self._stream.send(b"")
+        await io.wait_drained()
 
     async def run(self) -> None:
         """The writer task: write until the buffer is empty, cancelled or the transport fails.
