@@ -59,6 +59,13 @@ __all__ = [
 ]
 
 
+#: How much plaintext one ``SSLObject.read`` asks for: one record's worth at most (a read
+#: returns no more than a record). The buffer is allocated at that size before it shrinks
+#: to what came: at 128 KiB, glibc maps and unmaps it for every small message (measured:
+#: 43 against 28 µs of server CPU per fan-in message on asyncio).
+RECORDS_READ = 2**14
+
+
 class SocketIO:
     """Non-blocking send (and on trio, receive) on the socket under one stream.
 
@@ -306,7 +313,7 @@ class TLSSocketIO(SocketIO):
             if incoming.pending or incoming.eof or ssl_object.pending():
                 chunk: bytes | None
                 try:
-                    chunk = ssl_object.read(wanted)
+                    chunk = ssl_object.read(min(wanted, RECORDS_READ))
                 except ssl.SSLWantReadError:
                     chunk = None  # part of a record: the rest is still on its way
                 except (ssl.SSLZeroReturnError, ssl.SSLEOFError) as exc:
@@ -423,10 +430,6 @@ class TransportTLSIO(SocketIO):
         if not chunks:
             return b""
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-#: How much plaintext one ``SSLObject.read`` of :meth:`TransportTLSIO.decrypt` asks for.
-RECORDS_READ = 2**17
 
 
 def socket_io(stream: ByteStream) -> SocketIO | None:
