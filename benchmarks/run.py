@@ -327,6 +327,31 @@ def targets(medians: dict[tuple[str, str], float]) -> list[tuple[str, str, bool 
     return checks
 
 
+def tls_targets(cpu: dict[tuple[str, str], float]) -> list[tuple[str, str, bool | None]]:
+    """Issue 10's TLS target: ``wss://`` within 1.5x of plain TCP's server CPU per echo,
+    on each loop, for rtt and fan-in (the echoes of small messages)."""
+    checks: list[tuple[str, str, bool | None]] = []
+    for plain in (SUBJECT, SUBJECT_ASYNCIO):
+        secure = f"{plain}-tls"
+        measured = []
+        met: bool | None = True
+        for scenario in ("rtt", "fan-in"):
+            top = cpu.get((scenario, secure))
+            bottom = cpu.get((scenario, plain))
+            if not top or not bottom:
+                measured.append(f"{scenario}: n/a")
+                met = None
+                continue
+            value = top / bottom
+            measured.append(f"{scenario}: {value:.2f}x (need <= 1.5x)")
+            if value > 1.5 and met is not None:
+                met = False
+        checks.append(
+            (f"{secure} server CPU per echo vs {plain}: <= 1.5x", "; ".join(measured), met)
+        )
+    return checks
+
+
 def _trio_ws_masking() -> str:
     """Which masking kernel trio_ws's processes use (they inherit TRIO_WS_NO_SPEEDUPS)."""
     try:
@@ -451,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(scenarios, libraries, cpu_medians, descriptions=CPU_DESCRIPTIONS))
     print()
     print("Targets of issue 10 (end to end; memory targets: benchmarks/memory.py):")
-    for description, measured, met in targets(medians):
+    for description, measured, met in targets(medians) + tls_targets(cpu_medians):
         verdict = {True: "MET", False: "NOT MET", None: "NOT MEASURED"}[met]
         print(f"  [{verdict}] {description}\n      {measured}")
     if args.json:
