@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 
-from trio_ws import ConnectionConfig, WebSocketRequest, open_websocket_url, serve_websocket
+from trio_ws import (
+    ConnectionConfig,
+    WebSocketRequest,
+    connect_websocket,
+    open_websocket_url,
+    serve_websocket,
+)
 from trio_ws._private_apis import FAST_PATHS
 
 if TYPE_CHECKING:
@@ -82,7 +88,7 @@ async def _serve_with_a_small_queue(
     return scheme.url(server.port)
 
 
-async def test_an_echoing_server_connection_has_no_reader_task(scheme: Scheme) -> None:
+async def test_an_echoing_connection_has_no_reader_task_on_either_side(scheme: Scheme) -> None:
     async def echo(request: WebSocketRequest) -> None:
         ws = await request.accept()
         async for message in ws:
@@ -92,15 +98,39 @@ async def test_an_echoing_server_connection_has_no_reader_task(scheme: Scheme) -
         server = await tg.start(
             functools.partial(serve_websocket, echo, "127.0.0.1", 0, **scheme.server)
         )
+        # The async with block holds the client's task group open: it needs no task.
         async with open_websocket_url(scheme.url(server.port), **scheme.client) as ws:
-            client_readers = _reader_tasks()
             with anyio.fail_after(10):
                 for number in range(200):
                     await ws.send_message(str(number))
                     assert await ws.get_message() == str(number)
-            # The client's own reader task is the only one: the server has none.
-            assert _reader_tasks() == client_readers
-            assert len(client_readers) == 1
+            assert _reader_tasks() == []
+        assert ws.close_code == 1000
+        tg.cancel_scope.cancel()
+
+
+async def test_a_client_in_the_callers_task_group_keeps_its_reader_task(scheme: Scheme) -> None:
+    # connect_websocket(task_group): the reader task is what keeps the caller's task group
+    # open while the connection is, as on trio. Here the server ends the connection a
+    # moment after the caller's block is done, and the task group waits for that.
+    async def close_soon(request: WebSocketRequest) -> None:
+        await request.accept()
+        await anyio.sleep(0.2)
+
+    async with anyio.create_task_group() as tg:
+        server = await tg.start(
+            functools.partial(serve_websocket, close_soon, "127.0.0.1", 0, **scheme.server)
+        )
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as caller:
+                ws = await connect_websocket(
+                    caller,
+                    "127.0.0.1",
+                    server.port,
+                    use_ssl=scheme.client.get("ssl_context", False),
+                )
+                assert len(_reader_tasks()) == 1
+        assert ws.close_code == 1000
         tg.cancel_scope.cancel()
 
 

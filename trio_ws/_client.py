@@ -195,7 +195,24 @@ async def connect_websocket(
     Cancellation:
         Safe: if cancelled, nothing is left open.
     """
-    settings = _settings(options)
+    return await _connect_with_redirects(
+        task_group, _settings(options), host, port, resource, use_ssl, held_open=False
+    )
+
+
+async def _connect_with_redirects(
+    task_group: TaskGroup,
+    settings: _Settings,
+    host: str,
+    port: int,
+    resource: str,
+    use_ssl: bool | ssl.SSLContext,
+    *,
+    held_open: bool,
+) -> WebSocketConnection:
+    """:func:`connect_websocket`; ``held_open``: the caller keeps ``task_group`` open until
+    the connection is closed (``open_websocket``), so the connection may run without a
+    reader task of its own (on asyncio, see ``_reader.CallbackReader``)."""
     given_context = settings.ssl_context
     ssl_context = _tls_context(use_ssl, given_context)
     if ssl_context is not given_context:
@@ -211,6 +228,7 @@ async def connect_websocket(
                 port=url.port,
                 resource=url.resource,
                 deadline=deadline,
+                held_open=held_open,
             )
         except ConnectionRejected as rejected:
             location = rejected.headers.get("Location")
@@ -303,11 +321,12 @@ async def _connect(
     resource: str,
     stream: ByteStream | None = None,
     deadline: float | None = None,
+    held_open: bool = False,
 ) -> WebSocketConnection:
     """Open the transport unless ``stream`` is given, run the handshake, start the tasks.
 
     ``deadline`` (an ``anyio.current_time()``) bounds it, ``open_timeout`` from now without
-    one: redirects share one deadline.
+    one: redirects share one deadline. ``held_open``: as for ``_connect_with_redirects``.
     """
     config = settings.config
     ssl_context = settings.ssl_context
@@ -361,7 +380,7 @@ async def _connect(
         extensions=tuple(accepted.extensions),
     )
     ws, link = open_connection(stream, protocol, config=config, info=info)
-    link.start(task_group, accepted.extra_data)
+    link.start(task_group, accepted.extra_data, held_open=held_open)
     return ws
 
 
@@ -476,7 +495,10 @@ async def open_websocket(
             print(await ws.get_message())
     """
     async with open_task_group() as task_group:
-        ws = await connect_websocket(task_group, host, port, resource, use_ssl=use_ssl, **options)
+        # This block holds the task group open until the connection is closed.
+        ws = await _connect_with_redirects(
+            task_group, _settings(options), host, port, resource, use_ssl, held_open=True
+        )
         async with _closing(ws):
             yield ws
 
@@ -518,8 +540,14 @@ async def open_websocket_stream(
             await ws.send_message("hello")
     """
     async with open_task_group() as task_group:
-        ws = await connect_websocket_stream(
-            task_group, stream, host=host, resource=resource, port=port, **options
+        ws = await _connect(
+            task_group,
+            _settings(options),
+            host=host,
+            port=port,
+            resource=resource,
+            stream=as_byte_stream(stream),
+            held_open=True,  # as in open_websocket
         )
         async with _closing(ws):
             yield ws

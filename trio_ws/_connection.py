@@ -275,13 +275,17 @@ class WebSocketConnection:
         task_group: TaskGroup,
         initial_data: bytes = b"",
         keepalive: KeepaliveScheduler | None = None,
+        *,
+        held_open: bool = False,
     ) -> None:
         """Start the background tasks in ``task_group`` (the connection's owner's).
 
         ``initial_data`` are the bytes that followed the handshake; they are processed
         before anything read later. With ``keepalive`` (a server's, made with this
         connection's ``ping_interval`` and ``ping_timeout``), the keepalive pings are
-        scheduled there instead of in a task of the connection's own.
+        scheduled there instead of in a task of the connection's own. ``held_open``: the
+        owner keeps ``task_group`` open until the connection is closed (a server's session,
+        an ``async with`` block), so the connection needs no task of its own to hold it.
         """
         if self._state is not _IO_NEW:
             raise RuntimeError("the connection was already started")
@@ -294,12 +298,12 @@ class WebSocketConnection:
         if io is not None and io.waits:
             # Closing the socket ends this one: it needs no scope (see run_socket_reader).
             start_soon(run_socket_reader, self._link, io, name=f"trio_ws[{self._id}] reader")
-        elif io is not None and io.protocol is not None and not self.is_client:
-            # A server's connection on asyncio: no reader task while it is open (see
+        elif io is not None and io.protocol is not None and held_open:
+            # On asyncio, no reader task while the connection is open (see
             # CallbackReader); attached once everything else is set up, since it may feed
-            # data at once. Its session's task holds the task group open until it is
-            # closed. A client's reader task is what holds the caller's task group open
-            # (as on trio), so clients keep it.
+            # data at once. Only where the owner holds the task group open: otherwise the
+            # reader task is what holds the caller's task group open (as on trio), as for
+            # a client made with connect_websocket(nursery, ...).
             callbacks = CallbackReader(self._link, io, self._start_reader)
             self._link.callbacks = callbacks
         else:
@@ -1088,7 +1092,7 @@ class ConnectionLink:
         self.io = ws._io
         self.close_timeout = ws._config.close_timeout
         self.is_client = ws.is_client
-        #: The asyncio server's callback reader, set once when the connection starts: the
+        #: The asyncio callback reader, if any, set once when the connection starts: the
         #: reader task hands reading back to it once it may (see _reader).
         self.callbacks: CallbackReader | None = None
 
@@ -1099,9 +1103,11 @@ class ConnectionLink:
         task_group: TaskGroup,
         initial_data: bytes = b"",
         keepalive: KeepaliveScheduler | None = None,
+        *,
+        held_open: bool = False,
     ) -> None:
         """Start the connection's background tasks (see ``WebSocketConnection._start``)."""
-        self._ws._start(task_group, initial_data, keepalive)
+        self._ws._start(task_group, initial_data, keepalive, held_open=held_open)
 
     def write_first(self, data: bytes) -> None:
         """Write ``data`` before any frame: the server's 101 response."""

@@ -259,7 +259,7 @@ async def _read_transport(ws: ReaderHost, io: SocketIO) -> bool:
     Under TLS (``io.decrypt``) the chunks are records, turned into plaintext here with the
     TLS stream's own ``SSLObject``; at close_notify the loop returns as at end of stream.
 
-    With a :class:`CallbackReader` (an asyncio server's connection), once everything
+    With a :class:`CallbackReader` (see ``WebSocketConnection._start``), once everything
     received is handled and nothing holds reading back, reading goes back to the callbacks
     and this returns ``True``: the task ends, and the connection is idle without it again.
     """

@@ -257,7 +257,12 @@ class WebSocketRequest:
         self._connection = connection
         self._link = link
         link.write_first(response)
-        link.start(self._task_group, initial_data=handshake.extra_data, keepalive=self._keepalive)
+        link.start(
+            self._task_group,
+            initial_data=handshake.extra_data,
+            keepalive=self._keepalive,
+            held_open=True,  # the session's task holds the server's task group open
+        )
         with (
             anyio.CancelScope(shield=True),
             anyio.move_on_after(self._config.close_timeout) as writing,
