@@ -392,7 +392,8 @@ class TransportTLSIO(SocketIO):
     def try_send(self, data: bytes | memoryview) -> int:
         """Encrypt ``data`` and hand the records to the transport; 0 (nothing taken) while
         earlier bytes are still queued there or it is closing."""
-        transport = self.transport
+        transport = self._transport
+        assert transport is not None
         if transport.get_write_buffer_size() or transport.is_closing() or not data:
             return 0
         self._ssl.write(data)
@@ -426,7 +427,9 @@ class TransportTLSIO(SocketIO):
                 break
             chunks.append(chunk)
         if self._outgoing.pending:  # e.g. a KeyUpdate answer
-            self.transport.write(self._outgoing.read())
+            transport = self._transport
+            assert transport is not None
+            transport.write(self._outgoing.read())
         if not chunks:
             return b""
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
