@@ -18,6 +18,7 @@ import pytest
 
 from trio_ws import (
     ConnectionConfig,
+    WebSocketConnection,
     WebSocketRequest,
     connect_websocket,
     open_websocket_url,
@@ -134,6 +135,19 @@ async def test_a_client_in_the_callers_task_group_keeps_its_reader_task(scheme: 
         tg.cancel_scope.cancel()
 
 
+BACKLOG = [f"m{number}" for number in range(50)]
+
+
+async def _send_a_backlog(ws: WebSocketConnection) -> int:
+    """Send :data:`BACKLOG` to a small-queue server that does not read yet, until its
+    reading pauses in a task of its own; the number of reader tasks before that."""
+    before = len(_reader_tasks())
+    for message in BACKLOG:
+        await ws.send_message(message)
+    await _until_reader_tasks(lambda count: count > before)
+    return before
+
+
 async def test_backpressure_hands_reading_to_a_task_and_loses_nothing(scheme: Scheme) -> None:
     release = anyio.Event()
     received: list[str | bytes] = []
@@ -146,17 +160,14 @@ async def test_backpressure_hands_reading_to_a_task_and_loses_nothing(scheme: Sc
     async with anyio.create_task_group() as tg:
         url = await _serve_with_a_small_queue(tg, slow, scheme)
         async with open_websocket_url(url, **scheme.client) as ws:
-            before = len(_reader_tasks())
             with anyio.fail_after(10):
-                for number in range(50):
-                    await ws.send_message(f"m{number}")
                 # The server's queue fills up: reading pauses, in a task of its own.
-                await _until_reader_tasks(lambda count: count > before)
+                await _send_a_backlog(ws)
                 release.set()
                 await ws.aclose()
             assert ws.close_code == 1000
         tg.cancel_scope.cancel()
-    assert received == [f"m{number}" for number in range(50)]
+    assert received == BACKLOG
 
 
 async def test_reading_returns_to_the_callbacks_once_the_backlog_is_read(scheme: Scheme) -> None:
@@ -171,19 +182,14 @@ async def test_reading_returns_to_the_callbacks_once_the_backlog_is_read(scheme:
     async with anyio.create_task_group() as tg:
         url = await _serve_with_a_small_queue(tg, slow_echo, scheme)
         async with open_websocket_url(url, **scheme.client) as ws:
-            client_only = len(_reader_tasks())
             with anyio.fail_after(10):
-                for number in range(50):
-                    await ws.send_message(f"m{number}")
-                await _until_reader_tasks(lambda count: count > client_only)
+                before = await _send_a_backlog(ws)
                 release.set()
-                assert [await ws.get_message() for _ in range(50)] == [
-                    f"m{number}" for number in range(50)
-                ]
+                assert [await ws.get_message() for _ in BACKLOG] == BACKLOG
                 # The backlog is read: the server's reader task ends, the callbacks read.
-                await _until_reader_tasks(lambda count: count == client_only)
+                await _until_reader_tasks(lambda count: count == before)
                 for number in range(20):
                     await ws.send_message(f"again {number}")
                     assert await ws.get_message() == f"again {number}"
-            assert len(_reader_tasks()) == client_only
+            assert len(_reader_tasks()) == before
         tg.cancel_scope.cancel()
