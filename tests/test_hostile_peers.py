@@ -33,7 +33,7 @@ from trio_ws import (
     WebSocketServer,
     open_websocket_url,
 )
-from trio_ws.sansio import CloseConnection
+from trio_ws.sansio import CloseConnection, TextMessage
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -179,8 +179,11 @@ async def test_two_byte_fragments_arrive_intact_in_bounded_memory() -> None:
             tg.cancel_scope.cancel()
 
 
+# "echo first": the flood starts after messages were echoed, when the handler's own
+# get_message() reads the socket on trio (see trio_ws._reader.SocketReading).
+@pytest.mark.parametrize("echo_first", [False, True], ids=["flood", "echo-then-flood"])
 async def test_a_ping_flood_from_a_peer_that_never_reads_is_bounded(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, echo_first: bool
 ) -> None:
     caplog.set_level(logging.INFO)  # not DEBUG: a line per ping would be the test's cost
     handlers = Handlers()
@@ -192,6 +195,10 @@ async def test_a_ping_flood_from_a_peer_that_never_reads_is_bounded(
             )
             peer = await RawPeer.connect(server.port)
             small_buffers(peer.stream)
+            for index in range(3 if echo_first else 0):
+                peer.core.send_text(f"first {index}")
+                await peer.flush()
+                assert isinstance(await peer.next_event(), TextMessage)
 
             async def flood() -> None:
                 nonlocal sent

@@ -30,6 +30,8 @@ from ._messages import MessageQueue
 from ._reader import (
     TRANSPORT_ERRORS,
     CallbackReader,
+    SocketReading,
+    read_as_getter,
     read_until_closed,
     run_reader,
     run_socket_reader,
@@ -199,6 +201,7 @@ class WebSocketConnection:
         "_pings",
         "_protocol",
         "_reader_done",
+        "_reading",
         "_reading_paused",
         "_state",
         "_stream",
@@ -241,6 +244,7 @@ class WebSocketConnection:
         self._high_water = config.write_high_water
         self._initial_data = b""
         self._reading_paused = False
+        self._reading: SocketReading | None = None  # on trio's direct socket path
         self._internal_error: Exception | None = None
         self._close_cause: BaseException | None = None
         # The I/O lifecycle (see _lifecycle), moved only by _move().
@@ -296,6 +300,7 @@ class WebSocketConnection:
         io = self._io
         callbacks: CallbackReader | None = None
         if io is not None and io.waits:
+            self._reading = self._link.reading = SocketReading(io.raw_socket)
             # Closing the socket ends this one: it needs no scope (see run_socket_reader).
             start_soon(run_socket_reader, self._link, io, name=f"trio_ws[{self._id}] reader")
         elif io is not None and io.protocol is not None and held_open:
@@ -468,6 +473,8 @@ class WebSocketConnection:
         if self._protocol.state is not _CLOSED:
             self._protocol.receive_eof()
         self._receiving_ended()
+        if self._reading is not None:
+            self._reading.take_back()
         self._writer.stopped = True
         self._writer.wake()
         if self._keepalive is not None:
@@ -519,6 +526,8 @@ class WebSocketConnection:
             self._messages.discard()
             self._pings.close()
             self._writer.wake()
+            if self._reading is not None:
+                self._reading.take_back()
             previous = self._move(IOEvent.CLOSE)
             if previous is _IO_CLOSING:
                 with anyio.move_on_after(self._config.close_timeout):
@@ -588,6 +597,13 @@ class WebSocketConnection:
             if queue.closed:
                 await checkpoint()
                 raise self._closed_error()
+            reading = self._reading
+            if reading is not None and reading.lent and not reading.getter_reading:
+                # The reader task lent us the socket: read it here, one task step less.
+                await read_as_getter(self._link, reading)
+                if queue:
+                    return queue.get_nowait()
+                continue
             # On trio, this frame awaits trio's own wait: one frame less while idle.
             parked = queue.park_trio_getter()
             await (queue.wait_for_message() if parked is None else parked)
@@ -635,6 +651,12 @@ class WebSocketConnection:
                 if isinstance(error, ConnectionClosedOK):
                     raise StopAsyncIteration
                 raise error
+            reading = self._reading
+            if reading is not None and reading.lent and not reading.getter_reading:
+                await read_as_getter(self._link, reading)
+                if queue:
+                    return queue.get_nowait()
+                continue
             parked = queue.park_trio_getter()
             await (queue.wait_for_message() if parked is None else parked)
             if queue:
@@ -1077,6 +1099,7 @@ class ConnectionLink:
         "messages",
         "pings",
         "protocol",
+        "reading",
         "stream",
         "writer",
     )
@@ -1095,6 +1118,9 @@ class ConnectionLink:
         #: The asyncio callback reader, if any, set once when the connection starts: the
         #: reader task hands reading back to it once it may (see _reader).
         self.callbacks: CallbackReader | None = None
+        #: On trio's direct socket path, who reads: the reader task or a getter (set once
+        #: when the connection starts).
+        self.reading: SocketReading | None = None
 
     # --- the owner (client, server session)
 

@@ -82,6 +82,11 @@ class MessageQueue:
         return 0 if items is None else len(items)
 
     @property
+    def getter_parked(self) -> bool:
+        """Whether a getter is parked, waiting for the next :meth:`put`."""
+        return self._getter is not None
+
+    @property
     def full(self) -> bool:
         """Whether the reader should wait before reading more."""
         return len(self) >= self._limit

@@ -4,12 +4,17 @@ One task reads large chunks, feeds each to the core once and dispatches every ev
 chunk completed in a loop, with no task switch per message. It never raises into the task
 group: transport errors become the connection's closed state (1006, the error chained as
 the cause), and unexpected errors are logged and stored for ``get_message()`` to report.
+
+On trio's direct socket path, the reader task lends the socket to the task waiting in
+``get_message()`` (:class:`SocketReading`), which then reads for itself: an echoed message
+costs that task's step alone, not the reader's step and then the getter's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import ssl
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -18,6 +23,7 @@ import anyio
 from .sansio import ConnectionState
 
 if TYPE_CHECKING:
+    import socket
     from collections import deque
     from collections.abc import Awaitable, Callable
 
@@ -34,7 +40,9 @@ __all__ = [
     "TRANSPORT_ERRORS",
     "CallbackReader",
     "ReaderHost",
+    "SocketReading",
     "close_phase",
+    "read_as_getter",
     "read_until_closed",
     "receive_size",
     "run_reader",
@@ -70,6 +78,13 @@ TRANSPORT_ERRORS = (
 _CLOSED = ConnectionState.CLOSED
 _OPEN = ConnectionState.OPEN
 
+#: How long the reader task stays parked, once nobody reads the socket it lent to the
+#: getters (see :class:`SocketReading`), before it reads again itself.
+GETTER_GRACE = 0.25
+
+# trio, imported by the first SocketReading (the direct socket path is trio's only).
+_trio: Any = None
+
 
 class ReaderHost(Protocol):
     """What the reader needs from its connection (``trio_ws._connection.ConnectionLink``).
@@ -84,6 +99,7 @@ class ReaderHost(Protocol):
     stream: ByteStream
     io: SocketIO | None
     callbacks: CallbackReader | None
+    reading: SocketReading | None
     close_timeout: float
     is_client: bool
     reading_paused: bool
@@ -136,6 +152,191 @@ async def _wait_for_space(host: ReaderHost) -> None:
     writer = host.writer
     if writer.replies_over_limit:
         await writer.wait_for_replies()
+
+
+class SocketReading:
+    """Who reads a socket on trio: the reader task, or the task waiting in ``get_message()``.
+
+    When the reader task has handed a message to a parked getter, it lends the socket to
+    the getters (:meth:`lend`) and parks instead of waiting for the socket: the getter's
+    next ``get_message()`` that finds no message reads the socket itself
+    (:func:`read_as_getter`), and an echo costs one task step instead of two (the
+    reader's, then the getter's). trio lets one task at a time wait for a socket, so the
+    socket is always in one pair of hands: while :attr:`lent`, only a getter reads it;
+    otherwise only the reader task.
+
+    The reader task reads again:
+
+    - when a getter gives the socket back (:meth:`give_back`): at the end of the stream,
+      on an error (raised in the reader task, which handles it as its own), once the
+      close handshake has begun, when the queue is full or too many answers are owed;
+    - when nobody has read for :data:`GETTER_GRACE` seconds (the handler stopped
+      reading), so that pings and closes are still answered. While a getter waits for
+      the socket, the parked reader has no timer: an idle connection costs no wake-ups;
+    - when the connection closes (:meth:`take_back`): at once, or, if a getter is reading,
+      as soon as that getter is done (it reads the peer's close frame, or the socket is
+      closed under it).
+
+    Only the reader, the getters and the connection's close call these methods.
+    """
+
+    __slots__ = (
+        "_error",
+        "_parked",
+        "_sock",
+        "_timed",
+        "exits",
+        "getter_reading",
+        "lendable",
+        "lent",
+        "ready",
+    )
+
+    def __init__(self, sock: socket.socket) -> None:
+        global _trio
+        if _trio is None:
+            import trio
+
+            _trio = trio
+        self._sock = sock
+        self._parked: Any = None  # the reader task, while it waits in lend()
+        self._timed = False  # whether it waits with a deadline (the grace period)
+        self._error: Exception | None = None  # what the last getter met, for the reader
+        #: Whether the getters read the socket (the reader task is in :meth:`lend`).
+        self.lent = False
+        #: Whether a getter is reading the socket or waiting for it now.
+        self.getter_reading = False
+        #: How many times a getter stopped reading: the reader's grace period is renewed
+        #: while this moves.
+        self.exits = 0
+        #: False once the connection closes: the reader task keeps the socket from then on.
+        self.lendable = True
+        #: Whether the last read filled its buffer: the next one then tries the socket
+        #: before waiting (TLS may hold records the socket no longer signals).
+        self.ready = False
+
+    async def lend(self, ready: bool) -> None:
+        """Park the reader task while the getters read; return when it should read again.
+
+        Raises what a getter met while reading (a transport error, the end of the stream,
+        an unexpected error), for the reader task to handle as if it had met it itself.
+        """
+        self.lent = True
+        self.ready = ready
+        while True:
+            exits = self.exits
+            if self.getter_reading:
+                # It wakes us when it leaves (getter_left), and the grace period starts.
+                expired = await self._park(math.inf)
+            else:
+                expired = await self._park(_trio.current_time() + GETTER_GRACE)
+            if not self.lent:  # given back, or taken back by the close
+                error, self._error = self._error, None
+                if error is not None:
+                    raise error
+                return
+            if expired and not self.getter_reading and self.exits == exits:
+                self.lent = False  # nobody read during the grace period
+                return
+
+    async def _park(self, deadline: float) -> bool:
+        """Wait until woken (``False``) or until ``deadline`` (``True``)."""
+        lowlevel = _trio.lowlevel
+        self._parked = lowlevel.current_task()
+        self._timed = deadline != math.inf
+        if not self._timed:
+            await lowlevel.wait_task_rescheduled(self._unparked)
+            return False
+        with _trio.CancelScope(deadline=deadline) as scope:
+            await lowlevel.wait_task_rescheduled(self._unparked)
+        expired: bool = scope.cancelled_caught
+        return expired
+
+    def _unparked(self, _raise_cancel: object) -> Any:
+        self._parked = None
+        return _trio.lowlevel.Abort.SUCCEEDED
+
+    def _wake(self) -> None:
+        task, self._parked = self._parked, None
+        if task is not None:
+            _trio.lowlevel.reschedule(task)
+
+    def give_back(self, error: Exception | None = None) -> None:
+        """A getter hands reading back to the reader task, with the error it met if any."""
+        self.lent = False
+        self._error = error
+        self._wake()
+
+    def getter_left(self) -> None:
+        """A getter stopped reading (with a message, handing back, or cancelled)."""
+        self.getter_reading = False
+        self.exits += 1
+        if not self.lent:
+            return
+        if not self.lendable:
+            self.lent = False  # the connection closed while the getter read
+            self._wake()
+        elif self._parked is not None and not self._timed:
+            self._wake()  # the reader starts its grace period
+
+    def take_back(self) -> None:
+        """The connection is closing: the reader task reads from now on (at once, or
+        when the getter reading now is done)."""
+        self.lendable = False
+        if self.lent and not self.getter_reading:
+            self.lent = False
+            self._wake()
+
+
+async def read_as_getter(ws: ReaderHost, reading: SocketReading) -> None:
+    """Read the lent socket from ``get_message()``, until a message is queued or reading
+    goes back to the reader task (see :class:`SocketReading`).
+
+    The reads are the reader task's (same sizes, the same readiness rule); what it would
+    handle itself (the end, errors, the close, backpressure) goes back to it.
+
+    Cancellation: safe: bytes are fed to the core as soon as they are received.
+    """
+    io = ws.io
+    assert io is not None
+    protocol = ws.protocol
+    queue = ws.messages
+    writer = ws.writer
+    on_data = ws.on_data
+    sock = io.raw_socket
+    size = receive_size(protocol)
+    ready = reading.ready
+    reading.getter_reading = True
+    try:
+        while True:
+            if ready:
+                await io.checkpoint()
+            else:
+                await io.wait_readable(sock)
+            data = io.try_receive(size)
+            if data is None:
+                ready = False
+                continue
+            received = len(data)
+            if not received:
+                raise anyio.EndOfStream
+            ready = received == size
+            on_data(data)
+            del data
+            if io.deferred_error is not None:  # TLS ended right after this data
+                io.raise_deferred()
+            if protocol.state is not _OPEN or queue.full or writer.replies_over_limit:
+                reading.give_back()
+                return
+            if queue:
+                reading.ready = ready
+                return
+            if received > _SMALL_READ or size != RECEIVE_SIZE:
+                size = receive_size(protocol)
+    except Exception as exc:  # the reader task reports it, as when it meets it itself
+        reading.give_back(exc)
+    finally:
+        reading.getter_left()
 
 
 async def read_until_closed(ws: ReaderHost) -> bool:
@@ -198,6 +399,7 @@ async def run_socket_reader(ws: ReaderHost, io: SocketIO) -> None:
     sock = io.raw_socket
     wait_readable = io.wait_readable
     checkpoint = io.checkpoint
+    reading = ws.reading
     # The first read does not wait: TLS may hold records that came with the handshake.
     ready = True
     size = RECEIVE_SIZE
@@ -220,10 +422,22 @@ async def run_socket_reader(ws: ReaderHost, io: SocketIO) -> None:
                 if not received:
                     raise anyio.EndOfStream
                 ready = received == size
+                had_getter = queue.getter_parked
                 on_data(data)
                 del data  # not kept while the next read waits
                 if io.deferred_error is not None:  # TLS ended right after this data
                     io.raise_deferred()
+                if (
+                    had_getter
+                    and not queue.getter_parked  # it was handed a message
+                    and reading is not None
+                    and reading.lendable
+                    and protocol.state is _OPEN
+                    and not queue.full
+                    and not writer.replies_over_limit
+                ):
+                    await reading.lend(ready)
+                    ready = True
                 # Small reads (request/response traffic) keep the usual size without asking
                 # the core; after a large read, the core says whether a large frame arrives.
                 if received > _SMALL_READ or size != RECEIVE_SIZE:
