@@ -500,7 +500,9 @@ class WebSocketConnection:
         closing), drops messages not yet received, waits for the peer's close frame (and,
         on a client, for the server to close TCP), then closes the stream. Idempotent: a
         second call, or a call after the peer closed, only waits for the end. Never raises
-        :exc:`ConnectionClosed`.
+        :exc:`ConnectionClosed`. Another task waiting in :meth:`get_message` raises
+        :exc:`ConnectionClosed`: at once, or on trio, if that task was reading the socket
+        itself, when the close handshake ends.
 
         Args:
             code: The close code: 1000 (normal), 1001 (going away), 3000-4999 for
