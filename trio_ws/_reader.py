@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import ssl
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -227,7 +226,11 @@ class SocketReading:
             exits = self.exits
             if self.getter_reading:
                 # It wakes us when it leaves (getter_left), and the grace period starts.
-                expired = await self._park(math.inf)
+                # Parked here without a frame of _park's: an idle connection's state.
+                self._parked = _trio.lowlevel.current_task()
+                self._timed = False
+                await _trio.lowlevel.wait_task_rescheduled(self._unparked)
+                expired = False
             else:
                 expired = await self._park(_trio.current_time() + GETTER_GRACE)
             if not self.lent:  # given back, or taken back by the close
@@ -243,10 +246,7 @@ class SocketReading:
         """Wait until woken (``False``) or until ``deadline`` (``True``)."""
         lowlevel = _trio.lowlevel
         self._parked = lowlevel.current_task()
-        self._timed = deadline != math.inf
-        if not self._timed:
-            await lowlevel.wait_task_rescheduled(self._unparked)
-            return False
+        self._timed = True
         with _trio.CancelScope(deadline=deadline) as scope:
             await lowlevel.wait_task_rescheduled(self._unparked)
         expired: bool = scope.cancelled_caught
