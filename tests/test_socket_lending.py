@@ -267,19 +267,26 @@ def trio_only(anyio_backend: str) -> None:
         pytest.skip("the fast paths are off (TRIO_WS_FAST_PATHS=0)")
 
 
-@pytest.fixture
-async def reader_steps(trio_only: None) -> AsyncIterator[Counter[str]]:
-    """How many steps trio ran each connection's reader task for, by task name."""
+def _reader_step_counter(steps: Counter[str]) -> Any:
+    """A trio instrument that counts in ``steps`` the steps of each connection's reader
+    task, by task name."""
     import trio
-
-    steps: Counter[str] = Counter()
 
     class ReaderSteps(trio.abc.Instrument):
         def before_task_step(self, task: trio.lowlevel.Task) -> None:
             if task.name.endswith("] reader"):
                 steps[task.name] += 1
 
-    instrument = ReaderSteps()
+    return ReaderSteps()
+
+
+@pytest.fixture
+async def reader_steps(trio_only: None) -> AsyncIterator[Counter[str]]:
+    """How many steps trio ran each connection's reader task for, by task name."""
+    import trio
+
+    steps: Counter[str] = Counter()
+    instrument = _reader_step_counter(steps)
     trio.lowlevel.add_instrument(instrument)
     try:
         yield steps
@@ -287,15 +294,21 @@ async def reader_steps(trio_only: None) -> AsyncIterator[Counter[str]]:
         trio.lowlevel.remove_instrument(instrument)
 
 
+@pytest.mark.parametrize("echo_loop", ["awaited", "nowait"])
 async def test_the_reader_task_takes_no_step_per_echoed_message_on_trio(
-    reader_steps: Counter[str], tls: tuple[dict[str, Any], dict[str, Any], str]
+    reader_steps: Counter[str], tls: tuple[dict[str, Any], dict[str, Any], str], echo_loop: str
 ) -> None:
     server_options, client_options, scheme = tls
     echoes = 200
 
     async def handler(ws: WebSocketConnection) -> None:
-        async for message in ws:
-            await ws.send_message(message)
+        if echo_loop == "awaited":
+            async for message in ws:
+                await ws.send_message(message)
+        else:
+            # The getter is back in get_message() before the reader task runs again.
+            while True:
+                ws.send_message_nowait(await ws.get_message())
 
     async with anyio.create_task_group() as tg:
         port = await _serve(tg, handler, **server_options)
@@ -312,6 +325,51 @@ async def test_the_reader_task_takes_no_step_per_echoed_message_on_trio(
     # message. A few wake-ups remain: the end of a grace period, renewed.
     assert len(reader_steps) == 2
     assert during < echoes // 10, reader_steps
+
+
+def test_the_reader_task_stays_parked_while_echoes_flow_for_many_grace_periods() -> None:
+    """The reader's grace period ends many times during a run of echoes (trio's clock is
+    stopped and jumped by hand, a second at a time, far longer than the grace period), with
+    the handler back in get_message() before the reader task runs: the reader must still
+    not wake for each message, only about once per grace period."""
+    trio = pytest.importorskip("trio")
+    if not FAST_PATHS:
+        pytest.skip("the fast paths are off (TRIO_WS_FAST_PATHS=0)")
+    from trio.testing import MockClock
+
+    echoes, jump_every = 200, 10
+    steps: Counter[str] = Counter()
+
+    async def handler(ws: WebSocketConnection) -> None:
+        while True:
+            ws.send_message_nowait(await ws.get_message())
+
+    async def main() -> int:
+        async with trio.open_nursery() as nursery:
+            port = await _serve(nursery, handler, ping_interval=None)
+            url = f"ws://127.0.0.1:{port}/"
+            async with open_websocket_url(url, ping_interval=None) as ws:
+                await _warm_up(ws)
+                instrument = _reader_step_counter(steps)
+                trio.lowlevel.add_instrument(instrument)
+                # The clock moves by the jumps below (20 s in all), and by itself only
+                # when nothing has run for a real second (a hang ends with the deadline).
+                with trio.fail_after(60):
+                    for index in range(echoes):
+                        if index % jump_every == 0:
+                            clock.jump(1.0)
+                        await ws.send_message(f"echo {index}")
+                        assert await ws.get_message() == f"echo {index}"
+                trio.lowlevel.remove_instrument(instrument)
+            clock.jump(3600)  # whatever waits for a timeout (in a failed run) ends now
+            nursery.cancel_scope.cancel()
+        return sum(steps.values())
+
+    clock = MockClock(rate=0, autojump_threshold=1.0)
+    during = trio.run(main, clock=clock)
+    # Two reader tasks (client and server), each woken about once per jump of the clock;
+    # a reader woken for every message would take about a step per echo.
+    assert during <= 3 * (echoes // jump_every), steps
 
 
 def test_a_close_takes_the_socket_back_at_once_on_trio() -> None:

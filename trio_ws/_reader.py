@@ -169,9 +169,12 @@ class SocketReading:
     - when a getter gives the socket back (:meth:`give_back`): at the end of the stream,
       on an error (raised in the reader task, which handles it as its own), once the
       close handshake has begun, when the queue is full or too many answers are owed;
-    - when nobody has read for :data:`GETTER_GRACE` seconds (the handler stopped
-      reading), so that pings and closes are still answered. While a getter waits for
-      the socket, the parked reader has no timer: an idle connection costs no wake-ups;
+    - when nobody has read through a whole grace period of :data:`GETTER_GRACE`
+      seconds (the handler stopped reading: between one and two grace periods after its
+      last read), so that pings and closes are still answered. While messages flow, the
+      reader wakes once per grace period, not per message; while a getter has waited
+      for the socket through a whole grace period, the parked reader has no timer: an
+      idle connection costs no wake-ups;
     - when the connection closes (:meth:`take_back`): at once, or, if a getter is reading,
       as soon as that getter is done (it reads the peer's close frame, or the socket is
       closed under it).
@@ -222,23 +225,30 @@ class SocketReading:
         """
         self.lent = True
         self.ready = ready
+        # Whether a getter came and went since the last wait: then the next wait is a
+        # grace period, even if another getter is already reading again (a busy
+        # connection wakes the reader once per grace period, not once per message).
+        moved = True
         while True:
             exits = self.exits
-            if self.getter_reading:
-                # It wakes us when it leaves (getter_left), and the grace period starts.
-                # Parked here without a frame of _park's: an idle connection's state.
+            if self.getter_reading and not moved:
+                # A getter has read through a whole grace period: it wakes us when it
+                # leaves (getter_left), and the grace period starts again. Parked here
+                # without a frame of _park's: an idle connection's state.
                 self._parked = _trio.lowlevel.current_task()
                 self._timed = False
                 await _trio.lowlevel.wait_task_rescheduled(self._unparked)
                 expired = False
+                moved = True
             else:
                 expired = await self._park(_trio.current_time() + GETTER_GRACE)
+                moved = self.exits != exits
             if not self.lent:  # given back, or taken back by the close
                 error, self._error = self._error, None
                 if error is not None:
                     raise error
                 return
-            if expired and not self.getter_reading and self.exits == exits:
+            if expired and not self.getter_reading and not moved:
                 self.lent = False  # nobody read during the grace period
                 return
 
