@@ -230,7 +230,6 @@ class SocketReading:
         # connection wakes the reader once per grace period, not once per message).
         moved = True
         while True:
-            exits = self.exits
             if self.getter_reading and not moved:
                 # A getter has read through a whole grace period: it wakes us when it
                 # leaves (getter_left), and the grace period starts again. Parked here
@@ -241,6 +240,7 @@ class SocketReading:
                 expired = False
                 moved = True
             else:
+                exits = self.exits
                 expired = await self._park(_trio.current_time() + GETTER_GRACE)
                 moved = self.exits != exits
             if not self.lent:  # given back, or taken back by the close
