@@ -35,6 +35,7 @@ import json
 import os
 import resource
 import signal
+import socket
 import sys
 import threading
 import time
@@ -80,6 +81,9 @@ class Library:
     note: str = ""
     #: whether the library implements permessage-deflate at all
     compression: bool = True
+    #: the scenarios it is measured in (``None``: all); the raw TCP floors only make sense
+    #: where one message is in flight per connection (their client does not batch writes)
+    scenarios: tuple[str, ...] | None = None
 
 
 def missing_reason(library: Library) -> str | None:
@@ -488,6 +492,193 @@ async def _connect_picows(
         await transport.wait_disconnected()
 
 
+# --- no WebSocket at all: raw TCP on trio, the floor of the scheduler and the kernel ----------
+#
+# Not a competitor: the least a trio server and client can do per message with the same
+# system calls as a WebSocket library (one recv and one send per echo, a wait for readiness
+# when the socket has nothing). The echo server returns whatever bytes arrive; the client
+# frames each message with a 4-byte length. The gap between a library and this floor is
+# what the library itself costs per message; the floor is what no trio library can go under.
+
+#: trio_ws's read size; over glibc's mmap threshold (128 KiB), each recv would map and
+#: unmap its buffer: three system calls more per message.
+_FLOOR_CHUNK = 2**16
+#: Where a floor is a floor: one message in flight per connection.
+FLOOR_SCENARIOS = ("rtt", "fan-in")
+
+
+async def _floor_echo(sock: Any) -> None:
+    import trio
+
+    wait_readable = trio.lowlevel.wait_readable
+    wait_writable = trio.lowlevel.wait_writable
+    recv = sock.recv
+    send = sock.send
+    try:
+        while True:
+            # A short read means the socket is empty: wait before the next recv (as the
+            # libraries do), so an echo costs one recv, not a second one that fails.
+            await wait_readable(sock)
+            data = recv(_FLOOR_CHUNK)
+            if not data:
+                return
+            view = memoryview(data)
+            while view:
+                try:
+                    view = view[send(view) :]
+                except BlockingIOError:
+                    await wait_writable(sock)
+    except OSError:
+        pass
+    finally:
+        sock.close()
+
+
+async def _serve_tcp_trio(
+    port: int, *, compression: bool, max_size: int | None, ping_interval: float | None = None
+) -> None:
+    import trio
+
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", port))
+    listener.listen(4096)
+    listener.setblocking(False)
+    async with trio.open_nursery() as nursery:
+        while True:
+            await trio.lowlevel.wait_readable(listener)
+            try:
+                sock, _ = listener.accept()
+            except BlockingIOError:
+                continue
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            nursery.start_soon(_floor_echo, sock)
+
+
+@contextlib.asynccontextmanager
+async def _connect_tcp_trio(
+    url: str, *, compression: bool, max_size: int | None
+) -> AsyncIterator[tuple[Send, Recv]]:
+    import trio
+
+    port = int(url.rsplit(":", 1)[1].strip("/"))
+    sock = socket.socket()
+    sock.setblocking(False)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.connect(("127.0.0.1", port))
+    except BlockingIOError:
+        await trio.lowlevel.wait_writable(sock)
+    error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if error:
+        sock.close()
+        raise OSError(error, os.strerror(error))
+    wait_readable = trio.lowlevel.wait_readable
+    wait_writable = trio.lowlevel.wait_writable
+    buffer = bytearray()
+
+    async def send(message: Any) -> None:
+        payload = message.encode() if isinstance(message, str) else message
+        view = memoryview(len(payload).to_bytes(4, "big") + payload)
+        while view:
+            try:
+                view = view[sock.send(view) :]
+            except BlockingIOError:
+                await wait_writable(sock)
+
+    async def recv() -> Any:
+        while True:
+            if len(buffer) >= 4:
+                size = int.from_bytes(buffer[:4], "big")
+                if len(buffer) >= 4 + size:
+                    payload = bytes(buffer[4 : 4 + size])
+                    del buffer[: 4 + size]
+                    # The scenarios send text for small messages and bytes for large ones.
+                    return payload.decode() if size < 1024 else payload
+            await wait_readable(sock)
+            data = sock.recv(_FLOOR_CHUNK)
+            if not data:
+                raise ConnectionError("the floor server closed the connection")
+            buffer.extend(data)
+
+    try:
+        yield send, recv
+    finally:
+        sock.close()
+
+
+# --- no WebSocket at all: raw TCP on asyncio (the same floor, on asyncio's loop) ---------------
+
+
+class _FloorEchoProtocol(asyncio.Protocol):
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        self.transport.write(data)
+
+
+async def _serve_tcp_asyncio(
+    port: int, *, compression: bool, max_size: int | None, ping_interval: float | None = None
+) -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(_FloorEchoProtocol, "127.0.0.1", port, backlog=4096)
+    async with server:
+        await server.serve_forever()
+
+
+class _FloorClientProtocol(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[None] | None = None
+        self.lost: BaseException | None = None
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer.extend(data)
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.lost = exc or ConnectionError("the floor server closed the connection")
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+
+@contextlib.asynccontextmanager
+async def _connect_tcp_asyncio(
+    url: str, *, compression: bool, max_size: int | None
+) -> AsyncIterator[tuple[Send, Recv]]:
+    port = int(url.rsplit(":", 1)[1].strip("/"))
+    loop = asyncio.get_running_loop()
+    transport, client = await loop.create_connection(_FloorClientProtocol, "127.0.0.1", port)
+    transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    buffer = client.buffer
+
+    async def send(message: Any) -> None:
+        payload = message.encode() if isinstance(message, str) else message
+        transport.write(len(payload).to_bytes(4, "big") + payload)
+
+    async def recv() -> Any:
+        while True:
+            if len(buffer) >= 4:
+                size = int.from_bytes(buffer[:4], "big")
+                if len(buffer) >= 4 + size:
+                    payload = bytes(buffer[4 : 4 + size])
+                    del buffer[: 4 + size]
+                    return payload.decode() if size < 1024 else payload
+            if client.lost is not None:
+                raise client.lost
+            client.waiter = loop.create_future()
+            await client.waiter
+
+    try:
+        yield send, recv
+    finally:
+        transport.close()
+
+
 LIBRARIES: dict[str, Library] = {
     library.name: library
     for library in (
@@ -553,6 +744,26 @@ LIBRARIES: dict[str, Library] = {
             _serve_trio_websocket,
             _connect_trio_websocket,
             compression=False,
+        ),
+        Library(
+            "tcp-trio",
+            "trio",
+            ("trio",),
+            _serve_tcp_trio,
+            _connect_tcp_trio,
+            note="no WebSocket: raw TCP echo, the floor",
+            compression=False,
+            scenarios=FLOOR_SCENARIOS,
+        ),
+        Library(
+            "tcp-asyncio",
+            "asyncio",
+            (),
+            _serve_tcp_asyncio,
+            _connect_tcp_asyncio,
+            note="no WebSocket: raw TCP echo, the floor",
+            compression=False,
+            scenarios=FLOOR_SCENARIOS,
         ),
         Library(
             "picows",

@@ -352,6 +352,46 @@ def tls_targets(cpu: dict[tuple[str, str], float]) -> list[tuple[str, str, bool 
     return checks
 
 
+def floor_report(
+    medians: dict[tuple[str, str], float], cpu: dict[tuple[str, str], float]
+) -> list[str]:
+    """How close each loop's libraries come to that loop's raw TCP floor (``peers.py``).
+
+    The floor echoes bytes with the same system calls per message as a WebSocket library
+    and does nothing else, so no library on that loop can do better; its ratio to a peer
+    is the most any library could show against that peer in this run.
+    """
+    lines: list[str] = []
+    for floor, loop in (("tcp-trio", "trio"), ("tcp-asyncio", "asyncio")):
+        for scenario in peers.FLOOR_SCENARIOS:
+            floor_rate = medians.get((scenario, floor))
+            floor_cpu = cpu.get((scenario, floor))
+            if not floor_rate or not floor_cpu:
+                continue
+            if not lines:
+                lines += [
+                    "",
+                    "The raw TCP floors (no WebSocket, the same system calls per message; "
+                    "rate as a share of the floor's, server CPU per message above it):",
+                ]
+            lines.append(
+                f"  {scenario} on {loop}: floor {fmt(floor_rate)} {UNITS[scenario]}, "
+                f"{floor_cpu:.1f} µs of server CPU"
+            )
+            for (other_scenario, library), rate in sorted(medians.items()):
+                if other_scenario != scenario or library == floor:
+                    continue
+                if peers.LIBRARIES[library].backend != loop:
+                    continue
+                extra = cpu.get((scenario, library))
+                above = f", {extra - floor_cpu:+.1f} µs" if extra else ""
+                lines.append(
+                    f"    {library:24} {rate / floor_rate:5.2f}x of the floor{above}; "
+                    f"the floor is {floor_rate / rate:.2f}x {library}"
+                )
+    return lines
+
+
 def _trio_ws_masking() -> str:
     """Which masking kernel trio_ws's processes use (they inherit TRIO_WS_NO_SPEEDUPS)."""
     try:
@@ -437,6 +477,9 @@ def main(argv: list[str] | None = None) -> int:
             shift = round_index % len(libraries) if libraries else 0
             order = libraries[shift:] + libraries[:shift]
             for library in order:
+                measured_in = peers.LIBRARIES[library].scenarios
+                if measured_in is not None and scenario not in measured_in:
+                    continue
                 result = run_once(library, scenario, plans[scenario])
                 result.setdefault("library", library)
                 result.setdefault("scenario", scenario)
@@ -479,6 +522,8 @@ def main(argv: list[str] | None = None) -> int:
     for description, measured, met in targets(medians) + tls_targets(cpu_medians):
         verdict = {True: "MET", False: "NOT MET", None: "NOT MEASURED"}[met]
         print(f"  [{verdict}] {description}\n      {measured}")
+    for line in floor_report(medians, cpu_medians):
+        print(line)
     if args.json:
         args.json.write_text(
             json.dumps({"environment": env, "results": raw, "rounds": rounds}, indent=2)
