@@ -358,8 +358,10 @@ def floor_report(
     """How close each loop's libraries come to that loop's raw TCP floor (``peers.py``).
 
     The floor echoes bytes with the same system calls per message as a WebSocket library
-    and does nothing else, so no library on that loop can do better; its ratio to a peer
-    is the most any library could show against that peer in this run.
+    and does nothing else: a library written in Python on that loop cannot use less server
+    CPU per message (a compiled one, picows, can). The rate also depends on the client,
+    which is the floor's own on that side too: on asyncio, the floor's client (a future per
+    message) is slower than picows' and trio_ws's, so there the rate is not a bound.
     """
     lines: list[str] = []
     for floor, loop in (("tcp-trio", "trio"), ("tcp-asyncio", "asyncio")):
