@@ -509,6 +509,25 @@ _FLOOR_CHUNK = 2**16
 FLOOR_SCENARIOS = ("rtt", "fan-in")
 
 
+def _floor_frame(message: Any) -> bytes:
+    """A floor client's message on the wire: its 4-byte length, then its bytes."""
+    payload = message.encode() if isinstance(message, str) else message
+    return len(payload).to_bytes(4, "big") + payload
+
+
+def _floor_unframe(buffer: bytearray) -> Any:
+    """Take the first whole message out of ``buffer``, or ``None`` if none is complete."""
+    if len(buffer) < 4:
+        return None
+    size = int.from_bytes(buffer[:4], "big")
+    if len(buffer) < 4 + size:
+        return None
+    payload = bytes(buffer[4 : 4 + size])
+    del buffer[: 4 + size]
+    # The scenarios send text for small messages and bytes for large ones.
+    return payload.decode() if size < 1024 else payload
+
+
 async def _floor_echo(sock: Any) -> None:
     import trio
 
@@ -581,8 +600,7 @@ async def _connect_tcp_trio(
     buffer = bytearray()
 
     async def send(message: Any) -> None:
-        payload = message.encode() if isinstance(message, str) else message
-        view = memoryview(len(payload).to_bytes(4, "big") + payload)
+        view = memoryview(_floor_frame(message))
         while view:
             try:
                 view = view[sock.send(view) :]
@@ -591,13 +609,9 @@ async def _connect_tcp_trio(
 
     async def recv() -> Any:
         while True:
-            if len(buffer) >= 4:
-                size = int.from_bytes(buffer[:4], "big")
-                if len(buffer) >= 4 + size:
-                    payload = bytes(buffer[4 : 4 + size])
-                    del buffer[: 4 + size]
-                    # The scenarios send text for small messages and bytes for large ones.
-                    return payload.decode() if size < 1024 else payload
+            message = _floor_unframe(buffer)
+            if message is not None:
+                return message
             await wait_readable(sock)
             data = sock.recv(_FLOOR_CHUNK)
             if not data:
@@ -659,17 +673,13 @@ async def _connect_tcp_asyncio(
     buffer = client.buffer
 
     async def send(message: Any) -> None:
-        payload = message.encode() if isinstance(message, str) else message
-        transport.write(len(payload).to_bytes(4, "big") + payload)
+        transport.write(_floor_frame(message))
 
     async def recv() -> Any:
         while True:
-            if len(buffer) >= 4:
-                size = int.from_bytes(buffer[:4], "big")
-                if len(buffer) >= 4 + size:
-                    payload = bytes(buffer[4 : 4 + size])
-                    del buffer[: 4 + size]
-                    return payload.decode() if size < 1024 else payload
+            message = _floor_unframe(buffer)
+            if message is not None:
+                return message
             if client.lost is not None:
                 raise client.lost
             client.waiter = loop.create_future()
