@@ -21,17 +21,16 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import peers  # noqa: E402
+from run import free_port  # noqa: E402
 
 LIBRARIES = ("tcp-trio", "trio_ws-trio", "trio_ws-trio-nowait", "websockets-trio")
 MESSAGE = "0123456789abcdefghijklmnopqrstuv"
@@ -39,13 +38,6 @@ MESSAGE = "0123456789abcdefghijklmnopqrstuv"
 #: that fires a few times a second on a busy connection) is stretched as much, so that it
 #: fires as often per message as it does at full speed.
 VALGRIND_SLOWDOWN = 50
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def child(library_name: str, connections: int, echoes: int) -> None:
@@ -59,7 +51,7 @@ def child(library_name: str, connections: int, echoes: int) -> None:
         _reader.GETTER_GRACE *= VALGRIND_SLOWDOWN
 
     async def main() -> None:
-        port = _free_port()
+        port = free_port()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(
                 lambda: library.serve(port, compression=False, max_size=None, ping_interval=None)
@@ -131,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt-get install valgrind): nothing counted")
         return 1
-    results: dict[str, Any] = {}
+    results: dict[str, float] = {}
     for library in args.libraries or LIBRARIES:
         reason = peers.missing_reason(peers.LIBRARIES[library])
         if reason:

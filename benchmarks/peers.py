@@ -537,8 +537,9 @@ async def _floor_echo(sock: Any) -> None:
     send = sock.send
     try:
         while True:
-            # A short read means the socket is empty: wait before the next recv (as the
-            # libraries do), so an echo costs one recv, not a second one that fails.
+            # Wait before every recv: with one message in flight per connection (rtt,
+            # fan-in), a read empties the socket, so an echo costs one recv, as in the
+            # libraries after a short read, and never a second one that fails.
             await wait_readable(sock)
             data = recv(_FLOOR_CHUNK)
             if not data:
