@@ -199,6 +199,7 @@ class WebSocketConnection:
         "_link",
         "_messages",
         "_pings",
+        "_pong_header",
         "_protocol",
         "_reader_done",
         "_reading",
@@ -242,6 +243,8 @@ class WebSocketConnection:
             self._io,
         )
         self._high_water = config.write_high_water
+        # A pong frame's header: a client masks it (4 bytes of key).
+        self._pong_header = 6 if protocol.role is Role.CLIENT else 2
         self._initial_data = b""
         self._reading_paused = False
         self._reading: SocketReading | None = None  # on trio's direct socket path
@@ -390,18 +393,26 @@ class WebSocketConnection:
             finally:
                 scopes.remove(scope)
 
-    def _on_data(self, data: bytes) -> None:
-        """Feed received bytes to the core and dispatch the events they complete."""
+    def _on_data(self, data: bytes) -> bool:
+        """Feed received bytes to the core and dispatch the events they complete.
+
+        Returns whether the reader may read on: ``False`` once the core is no longer open,
+        the message queue is full or too many answers are owed (see ``_reader``).
+        """
         protocol = self._protocol
         tracker = self._pings
         if tracker.pending:
             tracker.last_received = anyio.current_time()
-        owed = protocol.bytes_to_send
-        pinged = 0
         events = protocol.receive_data(data)
+        queue = self._messages
+        writer = self._writer
+        # Whether the core queued answers of its own (a pong, a close reply, the close of a
+        # failure): only events other than messages do.
+        answered = False
         if events:
-            queue = self._messages
-            dropping = self._dropping
+            pinged = 0
+            state = self._state
+            dropping = state is _IO_CLOSING or state is _IO_CLOSED
             debug = logger.isEnabledFor(logging.DEBUG)
             for event in events:
                 kind = type(event)
@@ -423,24 +434,29 @@ class WebSocketConnection:
                         logger.debug("[%s] < PONG %s", self._id, _preview(event.payload))  # type: ignore[union-attr]
                     tracker.acknowledge(event.payload)  # type: ignore[union-attr]
                 else:
+                    answered = True
                     if kind is Ping:
-                        # What the pong would cost had the core not coalesced it.
-                        pinged += 2 + len(event.payload)  # type: ignore[union-attr]
+                        # What the pong costs, counted even when the core coalesced it
+                        # with one already queued (RFC 6455 5.5.3).
+                        pinged += self._pong_header + len(event.payload)  # type: ignore[union-attr]
                     if debug:
                         _log_event(self._id, event)
-        writer = self._writer
+            if answered:
+                # Counted, so that a peer that sends pings and never reads stops being read
+                # (see _reader): the core's buffer alone stops growing once pongs coalesce.
+                writer.unanswered += pinged
+                if protocol.bytes_to_send:
+                    writer.wake()
         # The peer answered: the next message may be written by its sender (see _writer).
         writer.may_write_through = self._io is not None
-        queued = protocol.bytes_to_send
-        if queued:
-            # Answers queued by the core (pongs, close replies): counted, so that a peer
-            # that sends pings and never reads stops being read (see _reader). The core
-            # coalesces pongs that pile up (RFC 6455 5.5.3), so the buffer alone would
-            # stop growing; the pings answered count too.
-            writer.unanswered += max(queued - owed, pinged)
-            writer.wake()
-        if protocol.state is _CLOSED:
-            self._receiving_ended()
+        core_state = protocol.state
+        if core_state is not _OPEN:
+            if core_state is _CLOSED:
+                self._receiving_ended()
+            return False
+        # Answers owed grow only here (a write completing clears them): no need to ask
+        # the writer unless this chunk queued some.
+        return not queue.full and not (answered and writer.replies_over_limit)
 
     def _transport_failed(self, exc: BaseException) -> None:
         """The transport broke (or reached EOF): no more bytes in or out."""
@@ -589,11 +605,12 @@ class WebSocketConnection:
             Safe: a cancelled call takes no message, the next call gets it.
         """
         queue = self._messages
-        if queue:
+        # ``count > 0`` rather than a bare truth test, which mypy narrows to 0 for good.
+        if queue.count > 0:
             # A message is waiting: still a checkpoint, taken before the message so that a
             # cancellation there leaves it queued. Nothing awaits after it is taken.
             await self._checkpoint()
-            if queue:
+            if queue.count > 0:
                 return queue.get_nowait()
         while True:
             if queue.closed:
@@ -603,13 +620,13 @@ class WebSocketConnection:
             if reading is not None and reading.lent and not reading.getter_reading:
                 # The reader task lent us the socket: read it here, one task step less.
                 await read_as_getter(self._link, reading)
-                if queue:
+                if queue.count > 0:
                     return queue.get_nowait()
                 continue
             # On trio, this frame awaits trio's own wait: one frame less while idle.
             parked = queue.park_trio_getter()
             await (queue.wait_for_message() if parked is None else parked)
-            if queue:
+            if queue.count > 0:
                 # The wait was the schedule point; the message is taken at once.
                 await self._checkpoint_if_cancelled()
                 return queue.get_nowait()
@@ -624,7 +641,7 @@ class WebSocketConnection:
             ConnectionClosed: The connection is closed and no message is left.
         """
         queue = self._messages
-        if queue:
+        if queue.count > 0:
             return queue.get_nowait()
         if queue.closed:
             raise self._closed_error()
@@ -642,9 +659,9 @@ class WebSocketConnection:
         # get_message() inlined rather than awaited: one coroutine less per message, and
         # one frame less on the stack of a handler waiting in ``async for``.
         queue = self._messages
-        if queue:
+        if queue.count > 0:
             await self._checkpoint()
-            if queue:
+            if queue.count > 0:
                 return queue.get_nowait()
         while True:
             if queue.closed:
@@ -656,12 +673,12 @@ class WebSocketConnection:
             reading = self._reading
             if reading is not None and reading.lent and not reading.getter_reading:
                 await read_as_getter(self._link, reading)
-                if queue:
+                if queue.count > 0:
                     return queue.get_nowait()
                 continue
             parked = queue.park_trio_getter()
             await (queue.wait_for_message() if parked is None else parked)
-            if queue:
+            if queue.count > 0:
                 await self._checkpoint_if_cancelled()
                 return queue.get_nowait()
 
@@ -730,8 +747,16 @@ class WebSocketConnection:
             Safe: if cancelled, the message was not sent (this call only waits before
             queueing it).
         """
-        await self._wait_to_send()
         protocol = self._protocol
+        writer = self._writer
+        if protocol.bytes_to_send > self._high_water:
+            await self._wait_to_send()
+        else:
+            # _wait_to_send() in short, for the common case: the checkpoint, then the
+            # checks; any wait or error is left to it.
+            await self._checkpoint()
+            if self._fragmenting is not None or protocol.state is not _OPEN or writer.stopped:
+                await self._wait_to_send()
         if text is None:
             text = isinstance(message, str)
         if text:
@@ -739,7 +764,7 @@ class WebSocketConnection:
             protocol.send_text(data, compress=compress)
         else:
             protocol.send_binary(message, compress=compress)
-        self._writer.write_or_wake()
+        writer.write_or_wake()
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "[%s] > %s %d %s",
@@ -768,8 +793,15 @@ class WebSocketConnection:
             ConnectionClosed: The connection is closed or closing.
             LocalProtocolError: A ``str`` that cannot be encoded as UTF-8.
         """
-        self._check_send_nowait()
         protocol = self._protocol
+        writer = self._writer
+        if (
+            protocol.state is not _OPEN
+            or writer.stopped
+            or self._fragmenting is not None
+            or writer.buffered > self._high_water
+        ):
+            self._check_send_nowait()  # raises what applies
         if text is None:
             text = isinstance(message, str)
         if text:
@@ -778,7 +810,7 @@ class WebSocketConnection:
             )
         else:
             protocol.send_binary(message, compress=compress)
-        self._writer.write_or_wake()
+        writer.write_or_wake()
 
     def send_encoded_nowait(self, frame: bytes) -> None:
         """Queue the bytes of one whole, unmasked frame encoded once for many connections.
@@ -1099,6 +1131,7 @@ class ConnectionLink:
         "io",
         "is_client",
         "messages",
+        "on_data",
         "pings",
         "protocol",
         "reading",
@@ -1117,6 +1150,9 @@ class ConnectionLink:
         self.io = ws._io
         self.close_timeout = ws._config.close_timeout
         self.is_client = ws.is_client
+        #: Feed received bytes to the core and dispatch the events they complete; whether
+        #: the reader may read on (the connection's own method: no call in between).
+        self.on_data: Callable[[bytes], bool] = ws._on_data
         #: The asyncio callback reader, if any, set once when the connection starts: the
         #: reader task hands reading back to it once it may (see _reader).
         self.callbacks: CallbackReader | None = None
@@ -1166,10 +1202,6 @@ class ConnectionLink:
         ws = self._ws
         data, ws._initial_data = ws._initial_data, b""
         return data
-
-    def on_data(self, data: bytes) -> None:
-        """Feed received bytes to the core and dispatch the events they complete."""
-        self._ws._on_data(data)
 
     async def on_transport_error(self, exc: BaseException) -> None:
         """The transport broke or reached EOF: close the connection (1006 if no close)."""

@@ -74,12 +74,14 @@ class PingTracker:
     connection).
     """
 
-    __slots__ = ("_unwritten", "last_received", "latency", "pending")
+    __slots__ = ("last_received", "latency", "pending", "unwritten")
 
     def __init__(self) -> None:
         #: The pings waiting for their pong, by payload; ``None`` when there are none.
         self.pending: dict[bytes, PendingPing] | None = None
-        self._unwritten: list[PendingPing] | None = None
+        #: The pings queued since the last write, ``None`` when there are none (read-only
+        #: outside the tracker: the writer checks it before each write, a cheap test).
+        self.unwritten: list[PendingPing] | None = None
         #: When bytes were last received while a ping was pending.
         self.last_received = float("-inf")
         #: The last measured round trip, in seconds.
@@ -108,10 +110,10 @@ class PingTracker:
             )
         ping = PendingPing(payload, anyio.current_time())
         pending[payload] = ping
-        if self._unwritten is None:
-            self._unwritten = [ping]
+        if self.unwritten is None:
+            self.unwritten = [ping]
         else:
-            self._unwritten.append(ping)
+            self.unwritten.append(ping)
         return ping
 
     def discard(self, ping: PendingPing) -> None:
@@ -124,10 +126,10 @@ class PingTracker:
 
     def take_unwritten(self) -> Sequence[PendingPing]:
         """The pings queued since the last write (called just before draining the buffer)."""
-        unwritten = self._unwritten
+        unwritten = self.unwritten
         if unwritten is None:
             return ()
-        self._unwritten = None
+        self.unwritten = None
         return unwritten
 
     @staticmethod
@@ -161,7 +163,7 @@ class PingTracker:
         pending, self.pending = self.pending, None
         for ping in (pending or {}).values():
             ping.acknowledged.set()
-        self._unwritten = None
+        self.unwritten = None
 
 
 class KeepaliveHost(Protocol):

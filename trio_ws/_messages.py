@@ -62,6 +62,8 @@ class MessageQueue:
         "_message_wakeup",
         "_space_wakeup",
         "closed",
+        "count",
+        "full",
     )
 
     def __init__(self, limit: int) -> None:
@@ -76,20 +78,19 @@ class MessageQueue:
         self._loop_kind = _UNKNOWN  # found on the first wait (the queue may be built early)
         #: No more messages will be put: getters stop waiting once the queue is empty.
         self.closed = False
+        # Attributes rather than properties: they are read several times per message.
+        #: How many messages wait (read-only: only the queue's methods change it).
+        self.count: int = 0
+        #: Whether the reader should wait before reading more (read-only, like count).
+        self.full = limit <= 0
 
     def __len__(self) -> int:
-        items = self._items
-        return 0 if items is None else len(items)
+        return self.count
 
     @property
     def getter_parked(self) -> bool:
         """Whether a getter is parked, waiting for the next :meth:`put`."""
         return self._getter is not None
-
-    @property
-    def full(self) -> bool:
-        """Whether the reader should wait before reading more."""
-        return len(self) >= self._limit
 
     def put(self, message: str | bytes) -> None:
         """Append a message (never waits: the reader checks :attr:`full` between chunks)."""
@@ -97,6 +98,9 @@ class MessageQueue:
         if items is None:
             items = self._items = deque()
         items.append(message)
+        count = self.count = self.count + 1
+        if count >= self._limit:
+            self.full = True
         if self._getter is not None:
             self._wake_getter()
         wakeup = self._message_wakeup
@@ -117,12 +121,15 @@ class MessageQueue:
         if items is None:
             raise IndexError("no message waiting")
         message = items.popleft()
-        if not items:
+        count = self.count = self.count - 1
+        if not count:
             self._items = None
-        wakeup = self._space_wakeup
-        if wakeup is not None and len(self) < self._limit:
-            self._space_wakeup = None
-            wakeup.set()
+        if self.full and count < self._limit:
+            self.full = False
+            wakeup = self._space_wakeup
+            if wakeup is not None:
+                self._space_wakeup = None
+                wakeup.set()
         return message
 
     def park_trio_getter(self) -> Awaitable[None] | None:
@@ -166,7 +173,7 @@ class MessageQueue:
 
     async def wait_for_space(self) -> None:
         """Wait until the queue is below its limit (or the limit is lifted)."""
-        while len(self) >= self._limit:
+        while self.full:
             wakeup = self._space_wakeup
             if wakeup is None:
                 wakeup = self._space_wakeup = anyio.Event()
@@ -189,6 +196,8 @@ class MessageQueue:
     def discard(self) -> None:
         """Drop every queued message, lift the bound and close (the connection is closing)."""
         self._items = None
+        self.count = 0
+        self.full = False
         self._limit = float("inf")
         wakeup = self._space_wakeup
         if wakeup is not None:

@@ -103,8 +103,11 @@ class ReaderHost(Protocol):
     is_client: bool
     reading_paused: bool
 
+    #: Feeds received bytes to the connection; whether the reader may read on (the core
+    #: is open, the queue has room, the answers owed are under the limit).
+    on_data: Callable[[bytes], bool]
+
     def take_initial_data(self) -> bytes: ...
-    def on_data(self, data: bytes) -> None: ...
     async def on_transport_error(self, exc: BaseException) -> None: ...
     async def on_internal_error(self, exc: Exception) -> None: ...
     async def abort(self) -> None: ...
@@ -311,11 +314,11 @@ async def read_as_getter(ws: ReaderHost, reading: SocketReading) -> None:
     assert io is not None
     protocol = ws.protocol
     queue = ws.messages
-    writer = ws.writer
     on_data = ws.on_data
     sock = io.raw_socket
-    size = receive_size(protocol)
     ready = reading.ready
+    # After a short read (most often), a large frame is not arriving: no need to ask.
+    size = receive_size(protocol) if ready else RECEIVE_SIZE
     reading.getter_reading = True
     try:
         while True:
@@ -331,14 +334,14 @@ async def read_as_getter(ws: ReaderHost, reading: SocketReading) -> None:
             if not received:
                 raise anyio.EndOfStream
             ready = received == size
-            on_data(data)
+            may_read_on = on_data(data)
             del data
             if io.deferred_error is not None:  # TLS ended right after this data
                 io.raise_deferred()
-            if protocol.state is not _OPEN or queue.full or writer.replies_over_limit:
+            if not may_read_on:
                 reading.give_back()
                 return
-            if queue:
+            if queue.count:
                 reading.ready = ready
                 return
             if received > _SMALL_READ or size != RECEIVE_SIZE:
@@ -433,18 +436,16 @@ async def run_socket_reader(ws: ReaderHost, io: SocketIO) -> None:
                     raise anyio.EndOfStream
                 ready = received == size
                 had_getter = queue.getter_parked
-                on_data(data)
+                may_read_on = on_data(data)
                 del data  # not kept while the next read waits
                 if io.deferred_error is not None:  # TLS ended right after this data
                     io.raise_deferred()
                 if (
-                    had_getter
+                    may_read_on
+                    and had_getter
                     and not queue.getter_parked  # it was handed a message
                     and reading is not None
                     and reading.lendable
-                    and protocol.state is _OPEN
-                    and not queue.full
-                    and not writer.replies_over_limit
                 ):
                     await reading.lend(ready)
                     ready = True
@@ -490,7 +491,7 @@ async def _read_transport(ws: ReaderHost, io: SocketIO) -> bool:
     protocol = ws.protocol
     queue = ws.messages
     writer = ws.writer
-    on_data: Callable[[bytes], None] = ws.on_data
+    on_data: Callable[[bytes], object] = ws.on_data
     stream_protocol = io.protocol
     transport = io.transport
     chunks: deque[bytes] = stream_protocol.read_queue
@@ -537,7 +538,7 @@ async def _read_transport(ws: ReaderHost, io: SocketIO) -> bool:
     return False
 
 
-def _decrypting(on_data: Callable[[bytes], None], io: SocketIO) -> Callable[[bytes], None]:
+def _decrypting(on_data: Callable[[bytes], object], io: SocketIO) -> Callable[[bytes], None]:
     """``on_data`` for chunks of TLS records: fed with the plaintext they complete; then
     the end or error met right after that plaintext is raised (a transport error)."""
     decrypt = io.decrypt

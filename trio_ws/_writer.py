@@ -166,9 +166,9 @@ class Writer:
             self.wake()
             return
         self.may_write_through = False
-        stamped = self._pings.take_unwritten()
-        if stamped:
-            self._pings.mark_written(stamped)
+        pings = self._pings
+        if pings.unwritten is not None:
+            pings.mark_written(pings.take_unwritten())
         protocol = self._protocol
         while True:
             # Small messages come whole; a large payload piece by piece (see WRITE_PIECE).

@@ -782,8 +782,15 @@ class Connection:
             LocalProtocolError: The close handshake started, a fragmented message is being
                 sent, or ``data`` cannot be encoded as UTF-8 (lone surrogates).
         """
-        self._start_whole_message()
-        self._send_frame(FIN | _TEXT, _to_payload(data), compress)
+        # The checks of _start_whole_message() and _to_payload() inlined for the common
+        # case (every message sent comes this way); they raise what is wrong.
+        if self._state is not _OPEN or self._sending_opcode:
+            self._start_whole_message()
+        try:
+            payload = data.encode() if type(data) is str else _to_payload(data)
+        except UnicodeEncodeError:
+            payload = _to_payload(data)
+        self._send_frame(FIN | _TEXT, payload, compress)
 
     def send_binary(
         self, data: bytes | bytearray | memoryview | str, *, compress: bool | None = None
@@ -794,7 +801,8 @@ class Connection:
             LocalProtocolError: The close handshake started or a fragmented message is
                 being sent.
         """
-        self._start_whole_message()
+        if self._state is not _OPEN or self._sending_opcode:
+            self._start_whole_message()  # raises, as in send_text
         self._send_frame(FIN | _BINARY, _to_payload(data), compress)
 
     def send_fragment(
