@@ -199,7 +199,6 @@ class WebSocketConnection:
         "_link",
         "_messages",
         "_pings",
-        "_pong_header",
         "_protocol",
         "_reader_done",
         "_reading",
@@ -243,8 +242,6 @@ class WebSocketConnection:
             self._io,
         )
         self._high_water = config.write_high_water
-        # A pong frame's header: a client masks it (4 bytes of key).
-        self._pong_header = 6 if protocol.role is Role.CLIENT else 2
         self._initial_data = b""
         self._reading_paused = False
         self._reading: SocketReading | None = None  # on trio's direct socket path
@@ -436,9 +433,11 @@ class WebSocketConnection:
                 else:
                     answered = True
                     if kind is Ping:
-                        # What the pong costs, counted even when the core coalesced it
-                        # with one already queued (RFC 6455 5.5.3).
-                        pinged += self._pong_header + len(event.payload)  # type: ignore[union-attr]
+                        # What the pong costs (its header: 6 bytes masked by a client, 2
+                        # otherwise), counted even when the core coalesced it with one
+                        # already queued (RFC 6455 5.5.3).
+                        header = 6 if protocol.role is Role.CLIENT else 2
+                        pinged += header + len(event.payload)  # type: ignore[union-attr]
                     if debug:
                         _log_event(self._id, event)
             if answered:

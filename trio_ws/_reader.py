@@ -188,13 +188,13 @@ class SocketReading:
     __slots__ = (
         "_error",
         "_parked",
-        "_sock",
         "_timed",
         "exits",
         "getter_reading",
         "lendable",
         "lent",
         "ready",
+        "sock",
     )
 
     def __init__(self, sock: socket.socket) -> None:
@@ -203,7 +203,8 @@ class SocketReading:
             import trio
 
             _trio = trio
-        self._sock = sock
+        #: The socket lent.
+        self.sock = sock
         self._parked: Any = None  # the reader task, while it waits in lend()
         self._timed = False  # whether it waits with a deadline (the grace period)
         self._error: Exception | None = None  # what the last getter met, for the reader
@@ -315,7 +316,7 @@ async def read_as_getter(ws: ReaderHost, reading: SocketReading) -> None:
     protocol = ws.protocol
     queue = ws.messages
     on_data = ws.on_data
-    sock = io.raw_socket
+    sock = reading.sock
     ready = reading.ready
     # After a short read (most often), a large frame is not arriving: no need to ask.
     size = receive_size(protocol) if ready else RECEIVE_SIZE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import struct
 from typing import ClassVar
@@ -157,6 +158,20 @@ def stream_of_everything() -> tuple[bytes, list[Event]]:
 def test_every_frame_in_one_call_is_parsed() -> None:
     wire, events = stream_of_everything()
     assert server().receive_data(wire) == events
+
+
+def test_parsed_messages_are_the_frozen_values_their_constructors_make() -> None:
+    # The parser builds message events without their __init__ (see _events).
+    text, binary = server().receive_data(
+        from_client(Opcode.TEXT, "é".encode()) + from_client(Opcode.BINARY, b"\x00")
+    )
+    for parsed, made in ((text, TextMessage(data="é")), (binary, BytesMessage(data=b"\x00"))):
+        assert type(parsed) is type(made)
+        assert parsed == made
+        assert hash(parsed) == hash(made)
+        assert repr(parsed) == repr(made)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            parsed.data = "changed"  # type: ignore[misc]
 
 
 def test_byte_by_byte_gives_the_same_events() -> None:

@@ -165,6 +165,8 @@ def frame_bytes(first_byte: int, payload: bytes, mask_key: bytes | None) -> byte
         if size < 65536:
             return _pack_16(first_byte, 126, size) + payload
         return _pack_64(first_byte, 127, size) + payload
+    if size < 126:  # frame_header(), inlined for the small frames of a client
+        return _pack_7(first_byte, MASK_BIT | size) + mask_key + mask_bytes(payload, mask_key)
     header = frame_header(first_byte, size, mask_key)
     if size <= MASK_CHUNK:
         return header + mask_bytes(payload, mask_key)
