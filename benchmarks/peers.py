@@ -174,10 +174,9 @@ async def _echo_nowait(ws: Any) -> None:
                 send_nowait(message)
             except WouldBlock:  # over write_high_water: wait for room as send_message does
                 await ws.send_message(message)
-            try:
-                message = get_nowait()
-            except WouldBlock:
+            if not ws.messages_waiting:
                 break
+            message = get_nowait()
 
 
 _serve_trio_ws_nowait = functools.partial(_serve_trio_ws, nowait=True)
@@ -205,10 +204,9 @@ async def _connect_trio_ws_nowait(
                 await send_message(message)
 
         async def recv() -> Any:
-            try:
+            if ws.messages_waiting:
                 return get_nowait()
-            except WouldBlock:
-                return await get_message()
+            return await get_message()
 
         yield send, recv
 

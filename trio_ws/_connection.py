@@ -646,6 +646,17 @@ class WebSocketConnection:
             raise self._closed_error()
         raise WouldBlock("no message is waiting")
 
+    @property
+    def messages_waiting(self) -> int:
+        """How many received messages wait to be taken.
+
+        While this is above 0, :meth:`get_message_nowait` returns a message instead of
+        raising :exc:`WouldBlock`: a loop that drains a batch can test this rather than
+        catch the exception, which costs more. Messages that arrived after
+        :meth:`aclose` began are dropped and not counted.
+        """
+        return self._messages.count
+
     def __aiter__(self) -> WebSocketConnection:
         return self
 
