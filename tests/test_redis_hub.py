@@ -18,13 +18,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.abc
+import anyio.lowlevel
 import pytest
 
 import trio_ws
 from tests.redis_server import RedisServer, redis_server
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import AsyncIterator, Iterator
 
 __all__ = ["redis_server"]
 
@@ -98,6 +100,107 @@ async def test_one_redis_subscription_per_topic(redis_server: RedisServer) -> No
             await _wait_numsub(redis_server, "room", 0)
             await _wait_numsub(redis_server, "other", 0)
             assert hub.topics == frozenset()
+
+
+@contextlib.asynccontextmanager
+async def _slow_link_to(port: int, delay: float) -> AsyncIterator[str]:
+    """A TCP relay to a Redis on ``port`` that holds every chunk sent to Redis for
+    ``delay`` seconds (answers come back at once); yields its ``redis://`` URL."""
+
+    async def pump(source: Any, target: Any, hold: float, scope: anyio.CancelScope) -> None:
+        try:
+            async for chunk in source:
+                await anyio.sleep(hold)
+                await target.send(chunk)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            pass
+        scope.cancel()  # one side is gone: so is the link
+
+    async def handle(client: Any) -> None:
+        async with (
+            client,
+            await anyio.connect_tcp("127.0.0.1", port) as server,
+            anyio.create_task_group() as link,
+        ):
+            link.start_soon(pump, client, server, delay, link.cancel_scope)
+            link.start_soon(pump, server, client, 0, link.cancel_scope)
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, handle)
+        yield f"redis://127.0.0.1:{listener.extra(anyio.abc.SocketAttribute.local_port)}"
+        tg.cancel_scope.cancel()
+
+
+async def _until_subscribers(hub: trio_ws.RedisHub, topic: str, count: int) -> None:
+    """Yield until ``hub`` counts ``count`` local subscribers to ``topic`` (bounded)."""
+    for _ in range(1000):
+        if hub.subscriber_count(topic) == count:
+            return
+        await anyio.lowlevel.checkpoint()
+    raise AssertionError(f"never {count} subscribers to {topic!r}")
+
+
+@pytest.mark.anyio
+async def test_a_subscriber_that_comes_while_the_subscribe_is_in_flight_waits_for_it(
+    redis_server: RedisServer,
+) -> None:
+    with anyio.fail_after(30):
+        async with (
+            _slow_link_to(redis_server.port, delay=0.2) as slow_url,
+            trio_ws.RedisHub(slow_url) as hub,
+            trio_ws.RedisHub(redis_server.url) as elsewhere,  # another process, say
+        ):
+            first_in = anyio.Event()
+
+            async def first() -> None:
+                async with hub.subscribe("room"):
+                    first_in.set()
+                    await anyio.sleep_forever()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(first)
+                await _until_subscribers(hub, "room", 1)  # it has sent its SUBSCRIBE
+                assert not first_in.is_set()  # its SUBSCRIBE is still on the slow link
+                async with hub.subscribe("room") as second:
+                    # Entered only once Redis confirmed the SUBSCRIBE: a message published
+                    # now, from anywhere, reaches it.
+                    assert first_in.is_set()
+                    assert await elsewhere.publish("room", "hello") == 1
+                    assert await second.receive() == "hello"
+                tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_when_the_first_subscriber_gives_up_a_waiting_one_subscribes(
+    redis_server: RedisServer,
+) -> None:
+    with anyio.fail_after(30):
+        async with (
+            _slow_link_to(redis_server.port, delay=0.2) as slow_url,
+            trio_ws.RedisHub(slow_url) as hub,
+            trio_ws.RedisHub(redis_server.url) as elsewhere,
+        ):
+            first_scope = anyio.CancelScope()
+            received: list[trio_ws.Message] = []
+
+            async def first() -> None:
+                with first_scope:
+                    async with hub.subscribe("room"):
+                        await anyio.sleep_forever()
+
+            async def second() -> None:
+                async with hub.subscribe("room") as subscription:
+                    assert await elsewhere.publish("room", "hello") == 1
+                    received.append(await subscription.receive())
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(first)
+                await _until_subscribers(hub, "room", 1)
+                tg.start_soon(second)
+                await _until_subscribers(hub, "room", 2)
+                first_scope.cancel()  # while its SUBSCRIBE is still on the slow link
+            assert received == ["hello"]
 
 
 @pytest.mark.anyio

@@ -54,6 +54,18 @@ def _decode(payload: bytes) -> Message:
 
 
 @final
+class _Subscribing:
+    """A topic's SUBSCRIBE in flight: done once Redis answered or its sender gave up."""
+
+    __slots__ = ("confirmed", "done")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        #: Redis confirmed it (or is unreachable: the reconnection will subscribe).
+        self.confirmed = False
+
+
+@final
 class RedisHub(BaseHub):
     """A hub whose topics span processes and machines, through Redis pub/sub.
 
@@ -88,6 +100,7 @@ class RedisHub(BaseHub):
         "_pubsub",
         "_runner",
         "_session",
+        "_subscribing",
         "_task_group",
         "_url",
     )
@@ -114,6 +127,8 @@ class RedisHub(BaseHub):
         self._session: anyio.CancelScope | None = None
         # Local subscribers per topic: the Redis subscriptions this process must hold.
         self._counts: dict[str, int] = {}
+        # The SUBSCRIBEs in flight, by topic (see _hold_topic).
+        self._subscribing: dict[str, _Subscribing] = {}
         self._backoff = backoff
         self._connect_timeout = connect_timeout
         self._task_group: anyio.abc.TaskGroup | None = None
@@ -240,6 +255,30 @@ class RedisHub(BaseHub):
                 # The connection is going away anyway: the next one will not resubscribe.
                 logger.warning("could not UNSUBSCRIBE from %r", topic)
 
+    async def _hold_topic(self, topic: str, *, first: bool) -> None:
+        """Return once Redis has confirmed the SUBSCRIBE to ``topic`` (or is unreachable).
+
+        The first local subscriber sends it; later ones wait for its answer, and send it
+        themselves if that subscriber was cancelled before the answer came.
+        """
+        while True:
+            pending = self._subscribing.get(topic)
+            if pending is None:
+                if not first:
+                    return  # confirmed before this subscriber came
+                pending = self._subscribing[topic] = _Subscribing()
+                try:
+                    await self._redis_subscribe(topic)
+                    pending.confirmed = True
+                finally:
+                    del self._subscribing[topic]
+                    pending.done.set()
+                return
+            await pending.done.wait()
+            if pending.confirmed:
+                return
+            first = True  # its sender gave up: this subscriber sends it again
+
     @asynccontextmanager
     async def _subscription(
         self, topic: str, max_buffer: int, overflow: Overflow
@@ -249,8 +288,7 @@ class RedisHub(BaseHub):
         ) as subscription:
             self._counts[topic] = self._counts.get(topic, 0) + 1
             try:
-                if self._counts[topic] == 1:
-                    await self._redis_subscribe(topic)
+                await self._hold_topic(topic, first=self._counts[topic] == 1)
                 yield subscription
             finally:
                 self._counts[topic] -= 1
@@ -267,8 +305,10 @@ class RedisHub(BaseHub):
     ) -> AbstractAsyncContextManager[Subscription]:
         """Subscribe to ``topic`` in every process; see :meth:`BaseHub.subscribe`.
 
-        The first local subscriber to a topic waits for Redis to confirm the SUBSCRIBE
-        (while Redis is unreachable it does not wait: the reconnection subscribes).
+        Entering waits until Redis has confirmed the topic's SUBSCRIBE: the first local
+        subscriber sends it, and those that come before the confirmation wait for it too,
+        so that a message published after entering reaches the subscription. While Redis
+        is unreachable it does not wait: the reconnection subscribes.
         """
         return self._subscription(topic, max_buffer, overflow)
 
