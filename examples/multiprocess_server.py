@@ -136,9 +136,19 @@ def supervise(args: argparse.Namespace) -> int:
                 else:
                     # Serving nobody yet, and ignoring signals until its receiver is open.
                     process.kill()
-        codes = [process.wait(timeout=30) for process in workers]
+        codes = [_wait_or_kill(process) for process in workers]
     print("stopped", flush=True)
     return 0 if all(code == 0 for code in codes) else 1
+
+
+def _wait_or_kill(process: subprocess.Popen[str], timeout: float = 30) -> int:
+    """The worker's exit code; a worker that has not stopped within ``timeout`` is killed."""
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        print(f"worker {process.pid} did not stop within {timeout:g} s: killed", file=sys.stderr)
+        process.kill()
+        return process.wait()
 
 
 if __name__ == "__main__":
