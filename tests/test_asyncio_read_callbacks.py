@@ -110,6 +110,39 @@ async def test_an_echoing_connection_has_no_reader_task_on_either_side(scheme: S
         tg.cancel_scope.cancel()
 
 
+async def test_connections_reading_at_once_each_get_their_own_bytes(scheme: Scheme) -> None:
+    # Every callback reader of a loop reads into one shared buffer: what a read brings
+    # must be consumed (or copied) before the next read of any connection overwrites it.
+    async def echo(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        async for message in ws:
+            await ws.send_message(message)
+
+    async def client(url: str, number: int) -> None:
+        async with open_websocket_url(url, max_message_size=None, **scheme.client) as ws:
+            # Small messages several to a read; a large one over many reads (and over
+            # the buffer's size), sent while the other connections read too.
+            small = [f"{number}:{index}:" + "x" * index for index in range(50)]
+            large = bytes([number]) * 700_000
+            for message in small:
+                ws.send_message_nowait(message)
+            await ws.send_message(large)
+            for message in small:
+                assert await ws.get_message() == message
+            assert await ws.get_message() == large
+
+    async with anyio.create_task_group() as tg:
+        serve = functools.partial(
+            serve_websocket, echo, "127.0.0.1", 0, max_message_size=None, **scheme.server
+        )
+        server = await tg.start(serve)
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as clients:
+                for number in range(8):
+                    clients.start_soon(client, scheme.url(server.port), number)
+        tg.cancel_scope.cancel()
+
+
 async def test_a_client_in_the_callers_task_group_keeps_its_reader_task(scheme: Scheme) -> None:
     # connect_websocket(task_group): the reader task is what keeps the caller's task group
     # open while the connection is, as on trio. Here the server ends the connection a

@@ -390,8 +390,11 @@ class WebSocketConnection:
             finally:
                 scopes.remove(scope)
 
-    def _on_data(self, data: bytes) -> bool:
+    def _on_data(self, data: bytes | memoryview) -> bool:
         """Feed received bytes to the core and dispatch the events they complete.
+
+        ``data`` may be a view of a buffer that is reused once this returns (the core
+        copies what it keeps).
 
         Returns whether the reader may read on: ``False`` once the core is no longer open,
         the message queue is full or too many answers are owed (see ``_reader``).
@@ -1162,7 +1165,7 @@ class ConnectionLink:
         self.is_client = ws.is_client
         #: Feed received bytes to the core and dispatch the events they complete; whether
         #: the reader may read on (the connection's own method: no call in between).
-        self.on_data: Callable[[bytes], bool] = ws._on_data
+        self.on_data: Callable[[bytes | memoryview], bool] = ws._on_data
         #: The asyncio callback reader, if any, set once when the connection starts: the
         #: reader task hands reading back to it once it may (see _reader).
         self.callbacks: CallbackReader | None = None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
@@ -84,6 +85,25 @@ GETTER_GRACE = 0.25
 # trio, imported by the first SocketReading (the direct socket path is trio's only).
 _trio: Any = None
 
+# The receive buffer of the CallbackReaders of each thread (see _receive_buffer), as large
+# as asyncio's own reads, so that a large message takes as few callbacks as before.
+_CALLBACK_READ = 2**18
+_buffers = threading.local()
+
+
+def _receive_buffer() -> memoryview:
+    """The buffer asyncio reads into for every CallbackReader of this thread's loop.
+
+    One per thread, not per connection: a callback consumes what was read before it
+    returns, and only one callback of a loop runs at a time. asyncio's own reads
+    (``recv(256 KiB)`` into a new bytes object, then shrunk) cost a ``mmap``, ``mremap``
+    and ``munmap`` per message whenever glibc serves that size from ``mmap``.
+    """
+    buffer: memoryview | None = getattr(_buffers, "buffer", None)
+    if buffer is None:
+        buffer = _buffers.buffer = memoryview(bytearray(_CALLBACK_READ))
+    return buffer
+
 
 class ReaderHost(Protocol):
     """What the reader needs from its connection (``trio_ws._connection.ConnectionLink``).
@@ -105,7 +125,7 @@ class ReaderHost(Protocol):
 
     #: Feeds received bytes to the connection; whether the reader may read on (the core
     #: is open, the queue has room, the answers owed are under the limit).
-    on_data: Callable[[bytes], bool]
+    on_data: Callable[[bytes | memoryview], bool]
 
     def take_initial_data(self) -> bytes: ...
     async def on_transport_error(self, exc: BaseException) -> None: ...
@@ -539,13 +559,15 @@ async def _read_transport(ws: ReaderHost, io: SocketIO) -> bool:
     return False
 
 
-def _decrypting(on_data: Callable[[bytes], object], io: SocketIO) -> Callable[[bytes], None]:
+def _decrypting(
+    on_data: Callable[[bytes], object], io: SocketIO
+) -> Callable[[bytes | memoryview], None]:
     """``on_data`` for chunks of TLS records: fed with the plaintext they complete; then
     the end or error met right after that plaintext is raised (a transport error)."""
     decrypt = io.decrypt
     assert decrypt is not None
 
-    def on_records(records: bytes) -> None:
+    def on_records(records: bytes | memoryview) -> None:
         data = decrypt(records)
         if data:
             on_data(data)
@@ -555,7 +577,7 @@ def _decrypting(on_data: Callable[[bytes], object], io: SocketIO) -> Callable[[b
     return on_records
 
 
-class CallbackReader(asyncio.Protocol):
+class CallbackReader(asyncio.BufferedProtocol):
     """The read path on anyio's asyncio socket stream while the connection is open: no task.
 
     An idle connection on asyncio would otherwise keep a reader task parked on the stream
@@ -563,9 +585,10 @@ class CallbackReader(asyncio.Protocol):
     4 KiB of a server's memory per connection), and each received chunk would cost that
     task a step before the getter's. Installed in place of anyio's protocol with the
     transport's public ``set_protocol()``, this one feeds the connection from the event
-    loop's ``data_received`` callback. The writing side (``pause_writing``,
-    ``resume_writing``, ``connection_lost``) is passed on to anyio's protocol, whose
-    ``SocketStream.send`` keeps working.
+    loop's callbacks, as a buffered protocol: the transport reads into a buffer shared by
+    the thread's readers (``get_buffer``) and reports how much came (``buffer_updated``).
+    The writing side (``pause_writing``, ``resume_writing``, ``connection_lost``) is passed
+    on to anyio's protocol, whose ``SocketStream.send`` keeps working.
 
     Anything but plain data hands over to the reader task (``start_task``), with anyio's
     protocol back in place so that the stream is exactly as anyio left it: the core closed
@@ -575,7 +598,16 @@ class CallbackReader(asyncio.Protocol):
     (:meth:`reattach`) once all is read and the connection is still open.
     """
 
-    __slots__ = ("_attached", "_feed", "_host", "_inner", "_io", "_start_task", "_transport")
+    __slots__ = (
+        "_attached",
+        "_buffer",
+        "_feed",
+        "_host",
+        "_inner",
+        "_io",
+        "_start_task",
+        "_transport",
+    )
 
     def __init__(
         self, host: ReaderHost, io: SocketIO, start_task: Callable[[Exception | None], None]
@@ -590,6 +622,7 @@ class CallbackReader(asyncio.Protocol):
         # Starts the reader task; given an error, a task that reports it instead.
         self._start_task = start_task
         self._attached = False
+        self._buffer = _receive_buffer()
 
     def attach(self) -> None:
         """Take over reading: first what anyio's protocol queued, then the callbacks."""
@@ -660,14 +693,19 @@ class CallbackReader(asyncio.Protocol):
     # need the backend (current_time, a new Event, starting a task) would fail: each
     # callback says so for its own duration.
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        # A view, not a copy: the core (or the TLS BIO) copies what it keeps.
+        data = self._buffer[:nbytes]
         if not self._attached:  # a chunk already on its way when reading was handed over
-            self._inner.data_received(data)
+            self._inner.data_received(data.tobytes())  # anyio's protocol keeps it
             return
         token = None if _sniffio is None else _sniffio.current_async_library_cvar.set("asyncio")
         try:
             try:
-                self._feed(data if type(data) is bytes else bytes(data))
+                self._feed(data)
             except Exception as exc:
                 # A TLS error (reported as the transport's), or a bug of trio_ws or an
                 # extension: a task reports it as the reader task would.

@@ -103,7 +103,7 @@ class SocketIO:
         self._drain_stream = drain_stream
         #: On asyncio under TLS, what turns received chunks (records) into plaintext
         #: (:meth:`TransportTLSIO.decrypt`); ``None`` when the chunks are the plaintext.
-        self.decrypt: Callable[[bytes], bytes] | None = None
+        self.decrypt: Callable[[bytes | memoryview], bytes] | None = None
         #: TLS: how the stream ended or broke (close_notify, a bad record) right after
         #: plaintext that a read returned first, so that nothing received intact is lost.
         #: The reader checks it after feeding that plaintext (:meth:`raise_deferred`).
@@ -400,7 +400,7 @@ class TransportTLSIO(SocketIO):
         transport.write(self._outgoing.read())
         return len(data)
 
-    def _decrypt(self, data: bytes) -> bytes:
+    def _decrypt(self, data: bytes | memoryview) -> bytes:
         """The plaintext of the records ``data`` completes (``b""`` if none yet), with
         those already in the BIO in front. A bad record propagates as :exc:`ssl.SSLError`
         and close_notify as :exc:`anyio.EndOfStream`, at once or after the plaintext
