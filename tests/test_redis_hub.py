@@ -132,6 +132,20 @@ async def _slow_link_to(port: int, delay: float) -> AsyncIterator[str]:
         tg.cancel_scope.cancel()
 
 
+@contextlib.asynccontextmanager
+async def _hubs_near_and_far(
+    redis_server: RedisServer,
+) -> AsyncIterator[tuple[trio_ws.RedisHub, trio_ws.RedisHub]]:
+    """A hub whose bytes to Redis take 0.2 s (a slow link), and one connected directly
+    (another process, say)."""
+    async with (
+        _slow_link_to(redis_server.port, delay=0.2) as slow_url,
+        trio_ws.RedisHub(slow_url) as hub,
+        trio_ws.RedisHub(redis_server.url) as elsewhere,
+    ):
+        yield hub, elsewhere
+
+
 async def _until_subscribers(hub: trio_ws.RedisHub, topic: str, count: int) -> None:
     """Yield until ``hub`` counts ``count`` local subscribers to ``topic`` (bounded)."""
     for _ in range(1000):
@@ -146,11 +160,7 @@ async def test_a_subscriber_that_comes_while_the_subscribe_is_in_flight_waits_fo
     redis_server: RedisServer,
 ) -> None:
     with anyio.fail_after(30):
-        async with (
-            _slow_link_to(redis_server.port, delay=0.2) as slow_url,
-            trio_ws.RedisHub(slow_url) as hub,
-            trio_ws.RedisHub(redis_server.url) as elsewhere,  # another process, say
-        ):
+        async with _hubs_near_and_far(redis_server) as (hub, elsewhere):
             first_in = anyio.Event()
 
             async def first() -> None:
@@ -176,11 +186,7 @@ async def test_when_the_first_subscriber_gives_up_a_waiting_one_subscribes(
     redis_server: RedisServer,
 ) -> None:
     with anyio.fail_after(30):
-        async with (
-            _slow_link_to(redis_server.port, delay=0.2) as slow_url,
-            trio_ws.RedisHub(slow_url) as hub,
-            trio_ws.RedisHub(redis_server.url) as elsewhere,
-        ):
+        async with _hubs_near_and_far(redis_server) as (hub, elsewhere):
             first_scope = anyio.CancelScope()
             received: list[trio_ws.Message] = []
 
