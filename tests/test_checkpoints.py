@@ -106,21 +106,3 @@ async def test_the_nowait_variants_never_yield() -> None:
             raise AssertionError("the message never arrived")
         with pytest.raises(WouldBlock):
             server.get_message_nowait()
-
-
-async def test_messages_waiting_counts_what_get_message_nowait_can_take() -> None:
-    async with open_connection_pair() as (client, server):
-        assert server.messages_waiting == 0
-        for word in ("one", "two", "three"):
-            client.send_message_nowait(word)
-        with trio.fail_after(5):
-            while server.messages_waiting < 3:  # bounded by the timeout
-                await trio.testing.wait_all_tasks_blocked()
-                await trio.sleep(0.001)
-        taken = []
-        with trio.testing.assert_no_checkpoints():
-            while server.messages_waiting:
-                taken.append(server.get_message_nowait())
-        assert taken == ["one", "two", "three"]
-        with pytest.raises(WouldBlock):
-            server.get_message_nowait()

@@ -1,11 +1,14 @@
-"""send_message_nowait, send_encoded_nowait and buffered_amount, through public behaviour."""
+"""send_message_nowait, send_encoded_nowait, buffered_amount and messages_waiting, through public
+behaviour."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 import anyio
 import pytest
+import trio.testing
 
 from trio_ws import (
     ConnectionClosed,
@@ -16,6 +19,7 @@ from trio_ws import (
 )
 from trio_ws.sansio import Frame, Opcode, serialize_frame
 from trio_ws.testing import open_websocket_in_memory
+from trio_ws.testing._pair import open_connection_pair
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -149,3 +153,29 @@ async def test_nowait_during_a_fragmented_message_raises_would_block() -> None:
         assert await ws.get_message() == "first last"
         ws.send_message_nowait("after")
         assert await ws.get_message() == "after"
+
+
+async def test_messages_waiting_counts_what_get_message_nowait_can_take(
+    anyio_backend_name: str,
+) -> None:
+    async with open_connection_pair() as (client, server):
+        assert server.messages_waiting == 0
+        for word in ("one", "two", "three"):
+            client.send_message_nowait(word)
+        with anyio.fail_after(5):
+            # Polling: the count has no event of its own to wait for; bounded by the timeout.
+            while server.messages_waiting < 3:  # noqa: ASYNC110
+                await anyio.sleep(0.001)
+        # On trio, also check that draining never yields (asyncio has no such check).
+        no_yield = (
+            trio.testing.assert_no_checkpoints()
+            if anyio_backend_name == "trio"
+            else contextlib.nullcontext()
+        )
+        taken = []
+        with no_yield:
+            while server.messages_waiting:
+                taken.append(server.get_message_nowait())
+        assert taken == ["one", "two", "three"]
+        with pytest.raises(WouldBlock):
+            server.get_message_nowait()
