@@ -56,14 +56,7 @@ def child(library_name: str, connections: int, echoes: int) -> None:
             nursery.start_soon(
                 lambda: library.serve(port, compression=False, max_size=None, ping_interval=None)
             )
-            for _ in range(500):  # not every library reports readiness: poll
-                try:
-                    stream = await trio.open_tcp_stream("127.0.0.1", port)
-                except OSError:
-                    await trio.sleep(0.01)
-                else:
-                    await stream.aclose()
-                    break
+            await peers.wait_until_listening(port)
             url = f"ws://127.0.0.1:{port}/"
 
             async def client() -> None:

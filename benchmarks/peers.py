@@ -841,6 +841,20 @@ def _run(backend: str, main: Callable[[], Awaitable[Any]]) -> Any:
     return anyio.run(main, backend=backend)
 
 
+async def wait_until_listening(port: int) -> None:
+    """Poll until 127.0.0.1:``port`` accepts connections (at most about 5 s): not every
+    library reports readiness. Runs on trio and asyncio."""
+    for _ in range(500):
+        try:
+            stream = await anyio.connect_tcp("127.0.0.1", port)
+        except OSError:
+            await anyio.sleep(0.01)
+        else:
+            await stream.aclose()
+            return
+    raise RuntimeError("the server did not start listening")
+
+
 def serve_main(
     library: Library,
     port: int,
@@ -858,17 +872,8 @@ def serve_main(
 
     async def main() -> None:
         async def announce() -> None:
-            # Poll until the port accepts connections: not every library reports readiness.
-            for _ in range(500):
-                try:
-                    stream = await anyio.connect_tcp("127.0.0.1", port)
-                except OSError:
-                    await anyio.sleep(0.01)
-                else:
-                    await stream.aclose()
-                    print("ready", flush=True)
-                    return
-            raise RuntimeError("the server did not start listening")
+            await wait_until_listening(port)
+            print("ready", flush=True)
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(
